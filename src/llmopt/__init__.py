@@ -1,0 +1,35 @@
+"""llmopt: make an LLM application better with evidence.
+
+The public API. Names resolve lazily so that `import llmopt` stays fast and loads no engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"; each capability adds its entry points here
+_API: dict[str, str] = {
+    "generate": "llmopt.api:generate",
+    "stream": "llmopt.api:stream",
+    "get_model": "llmopt.models.registry:get_model",
+    "list_models": "llmopt.models.registry:list_models",
+    "Generation": "llmopt.types:Generation",
+    "Usage": "llmopt.types:Usage",
+    "LlmoptError": "llmopt.errors:LlmoptError",
+    "run_lab": "llmopt.lab.runner:run_lab",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'llmopt' has no attribute '{name}'")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_API))

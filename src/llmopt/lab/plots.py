@@ -1,0 +1,67 @@
+"""Small PNG plots for reports (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str) -> Path:
+    """Grouped bars: one group per label, one bar per series."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(labels) + 2), 3.6), dpi=110)
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + i * width - 0.4 + width / 2 for x in range(len(labels))]
+        ax.bar(xs, values, width=width, label=name)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
+            ylabel: str, logx: bool = False, frontier: bool = False) -> Path:
+    """Scatter per series; with frontier=True, the upper-left Pareto line over all points."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    everything = []
+    for name, (xs, ys) in points.items():
+        ax.scatter(xs, ys, label=name, s=22)
+        everything += list(zip(xs, ys))
+    if frontier and everything:
+        best, line = float("-inf"), []
+        for x, y in sorted(everything):
+            if y > best:
+                best = y
+                line.append((x, y))
+        ax.plot([p[0] for p in line], [p[1] for p in line], "k--", lw=1, label="frontier")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,89 @@
+"""Run lab stages in ladder order and write one report; a failing stage is reported, not fatal to the rest."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, LlmoptError
+from .registry import LabContext, LadderRow, Stage, get_stage, stages
+from .report import Section, write_report
+
+
+@dataclass
+class LabResult:
+    out_dir: Path
+    sections: list[Section]
+    ladder: list[LadderRow]
+    metrics: dict[str, dict] = field(default_factory=dict)
+    target: dict | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "ok" for s in self.sections)
+
+
+def parse_target(text: str | None) -> tuple[str, float] | None:
+    """'acc=0.6' -> ("acc", 0.6)."""
+    if not text:
+        return None
+    metric, sep, value = text.partition("=")
+    try:
+        return metric.strip(), float(value)
+    except ValueError:
+        raise ConfigError(f"--target '{text}': write METRIC=VALUE, e.g. --target acc=0.6") from None
+
+
+def cheapest_reaching(ladder: list[LadderRow], metric: str, value: float) -> LadderRow | None:
+    """The cheapest configuration whose CI lower bound (or value, without a CI) reaches the target."""
+    ok = [r for r in ladder if r.metric == metric and (r.ci_low if r.ci_low is not None else r.value) >= value]
+    return min(ok, key=lambda r: (r.cost_usd if r.cost_usd is not None else float("inf"), r.latency_s or 0.0),
+               default=None)
+
+
+def select_stages(names: str | list[str] | None) -> list[Stage]:
+    if not names:
+        return stages()
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    chosen = [get_stage(n) for n in names]
+    return sorted(chosen, key=lambda s: (s.order, s.name))
+
+
+def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-report", quick: bool = False,
+            model: str = "default", target: str | None = None, on_stage=None) -> LabResult:
+    """Run the chosen stages (all by default) and write report.md / report.html under `out`."""
+    out_dir = Path(out)
+    ctx = LabContext(out_dir=out_dir, quick=quick, model=model)
+    wanted = parse_target(target)
+    result = LabResult(out_dir, [], [])
+    meta = {"mode": "quick" if quick else "full", "model": model}
+    for stage in select_stages(stages):
+        if on_stage:
+            on_stage(stage, None)
+        started = time.perf_counter()
+        section = Section(title=f"{stage.name}: {stage.description}")
+        try:
+            outcome = stage.run(ctx)
+            section.summary, section.tables, section.plots = outcome.summary, outcome.tables, outcome.plots
+            for row in outcome.ladder:
+                row.stage = row.stage or stage.name
+            result.ladder += outcome.ladder
+            result.metrics[stage.name] = outcome.metrics
+        except (LlmoptError, Exception) as exc:  # one failing stage must not lose the others' results
+            section.status, section.error = "error", f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, LlmoptError):
+                section.summary = "```\n" + traceback.format_exc(limit=6) + "\n```"
+        section.seconds = time.perf_counter() - started
+        result.sections.append(section)
+        if wanted:
+            best = cheapest_reaching(result.ladder, *wanted)
+            result.target = {"metric": wanted[0], "value": wanted[1], "cheapest": best.__dict__ if best else None}
+        result.paths = write_report(out_dir, "llmopt lab", result.sections, result.ladder,
+                                    {**meta, **({"target": target} if target else {})})
+        if on_stage:
+            on_stage(stage, section)
+    return result

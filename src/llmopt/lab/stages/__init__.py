@@ -1,0 +1,1 @@
+"""Lab stages, one module each; importing a module registers its stage."""

@@ -1,0 +1,214 @@
+"""The one interface every LLM backend implements.
+
+A backend implements `_complete` (a prompt string in, a Generation out) and, where the engine has a native chat
+API, `_chat`. The public methods here add what every call needs: the context-length check, cost, the run log,
+and a Generation that always says which engine answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import ContextLengthError
+from ..types import Generation
+
+Message = dict[str, Any]  # OpenAI-style {"role": ..., "content": ...}
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Sampling settings for one call. temperature 0 means greedy."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False  # ask for per-token logprobs of the completion
+    truncate: bool = False  # cut an over-long prompt from the left instead of raising
+
+    @classmethod
+    def make(cls, **kwargs: Any) -> "GenParams":
+        if kwargs.get("stop") is not None:
+            kwargs["stop"] = tuple(kwargs["stop"])
+        else:
+            kwargs.pop("stop", None)
+        return cls(**kwargs)
+
+
+class Stream:
+    """Iterate for text deltas; after the loop, `.result` holds the final Generation (usage included)."""
+
+    def __init__(self, chunks: Iterator[str | Generation]):
+        self._chunks = chunks
+        self.result: Generation | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for item in self._chunks:
+            if isinstance(item, Generation):
+                self.result = item
+            else:
+                yield item
+
+
+class LLM(ABC):
+    """A loaded model on one engine."""
+
+    engine: str = "?"
+    supports_logprobs: bool = False
+
+    def __init__(self, name: str, context_length: int):
+        self.name = name
+        self.context_length = context_length
+        self._lock = threading.RLock()  # local engines are not thread-safe; HTTP backends override batching
+
+    # -- identity -----------------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        """The id results record, engine included, e.g. "llamacpp:smollm2-135m@q8_0"."""
+        return f"{self.engine}:{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_id} ctx={self.context_length}>"
+
+    # -- what a backend implements ------------------------------------------------------------------------
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]: ...
+
+    @abstractmethod
+    def _complete(self, prompt: str, params: GenParams) -> Generation: ...
+
+    def _stream(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
+        """Engines that can stream override this; the fallback yields the whole text at once."""
+        gen = self._complete(prompt, params)
+        yield gen.text
+        yield gen
+
+    def apply_chat_template(self, messages: Sequence[Message]) -> str:
+        """Render messages to the prompt string the model was trained on (with the generation prompt)."""
+        parts = [f"<|{m['role']}|>\n{m['content']}\n" for m in messages]
+        return "".join(parts) + "<|assistant|>\n"
+
+    def _chat(self, messages: Sequence[Message], params: GenParams) -> Generation:
+        return self._complete(self.apply_chat_template(messages), params)
+
+    def close(self) -> None:
+        """Release engine resources (servers, file handles)."""
+
+    # -- the public API ----------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def generate(self, prompt: str, **params: Any) -> Generation:
+        """Complete a raw prompt string."""
+        p = GenParams.make(**params)
+        prompt, p = self._fit(prompt, p)
+        return self._run(lambda: self._complete(prompt, p), prompt)
+
+    def chat(self, messages: Sequence[Message], **params: Any) -> Generation:
+        """Answer a conversation (OpenAI-style messages) using the model's chat template."""
+        p = GenParams.make(**params)
+        rendered = self.apply_chat_template(messages)
+        _, p = self._fit(rendered, replace(p, truncate=False))
+        return self._run(lambda: self._chat(messages, p), rendered)
+
+    def generate_batch(self, prompts: Sequence[str], **params: Any) -> list[Generation]:
+        """Complete several prompts; engines with real batching or concurrency override this."""
+        return [self.generate(prompt, **params) for prompt in prompts]
+
+    def chat_batch(self, conversations: Sequence[Sequence[Message]], **params: Any) -> list[Generation]:
+        return [self.chat(messages, **params) for messages in conversations]
+
+    def stream(self, prompt: str, **params: Any) -> Stream:
+        p = GenParams.make(**params)
+        prompt, p = self._fit(prompt, p)
+        return Stream(self._logged_stream(prompt, p, lambda: self._stream(prompt, p)))
+
+    def stream_chat(self, messages: Sequence[Message], **params: Any) -> Stream:
+        """Stream an answer to a conversation; backends with a native chat stream override _stream_chat."""
+        p = GenParams.make(**params)
+        rendered = self.apply_chat_template(messages)
+        _, p = self._fit(rendered, replace(p, truncate=False))
+        return Stream(self._logged_stream(rendered, p, lambda: self._stream_chat(messages, p)))
+
+    def _stream_chat(self, messages: Sequence[Message], params: GenParams) -> Iterator[str | Generation]:
+        return self._stream(self.apply_chat_template(messages), params)
+
+    # -- shared machinery ---------------------------------------------------------------------------------
+    def _fit(self, prompt: str, p: GenParams) -> tuple[str, GenParams]:
+        """Check the prompt against the context window; never truncate silently."""
+        tokens = self.tokenize(prompt)
+        room = self.context_length - len(tokens)
+        if room < 1:
+            if not p.truncate:
+                raise ContextLengthError(len(tokens), self.context_length, p.max_tokens, self.model_id)
+            keep = max(1, self.context_length - p.max_tokens)
+            prompt = self.detokenize(tokens[-keep:])
+            room = self.context_length - keep
+        if p.max_tokens > room:
+            p = replace(p, max_tokens=room)
+        return prompt, p
+
+    def detokenize(self, tokens: list[int]) -> str:
+        raise NotImplementedError(f"{self.engine} cannot detokenize; drop --truncate")
+
+    def _run(self, call, prompt: str) -> Generation:
+        from ..runlog import log_generation  # the run log imports nothing from here; keep startup light
+
+        started = time.perf_counter()
+        try:
+            with self._lock:
+                gen = call()
+        except BaseException as exc:  # KeyboardInterrupt too: the log records the failed call
+            log_generation(None, model=self.model_id, engine=self.engine, prompt=prompt,
+                           latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+            raise
+        gen = self._price(gen)
+        log_generation(gen, model=self.model_id, engine=self.engine, prompt=prompt)
+        return gen
+
+    def _logged_stream(self, prompt: str, p: GenParams, make) -> Iterator[str | Generation]:
+        from ..runlog import log_generation
+
+        with self._lock:
+            for item in make():
+                if isinstance(item, Generation):
+                    item = self._price(item)
+                    log_generation(item, model=self.model_id, engine=self.engine, prompt=prompt)
+                yield item
+
+    def _price(self, gen: Generation) -> Generation:
+        from ..pricing import cost_of
+
+        if not gen.cost_usd:
+            gen.cost_usd = cost_of(gen)
+        return gen
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share (how much of a prompt a prefix cache can reuse)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class Timer:
+    """Wall and engine-busy seconds of one call."""
+
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,1 @@
+"""Training: fine-tuning (finetune/), distillation (distill/) and model merging (merge/)."""
