@@ -83,3 +83,38 @@ def sum_usage(items) -> Usage:
     for item in items:
         total = total + (item.usage if isinstance(item, Generation) else item)
     return total
+
+
+@dataclass
+class Chunk:
+    """A piece of a document, with its provenance. Produced by ingestion, stored in an index, cited by answers."""
+
+    chunk_id: str
+    text: str
+    source: str  # path (or URL) of the document
+    page: int | None = None  # 1-based page number when the format has pages
+    type: str = "text"  # "text" | "table" | "picture"
+    bbox: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) in PDF points, when known
+    section: str = ""  # heading path, e.g. "Results > Table 2"
+    content_hash: str = ""
+    method: str | None = None  # for pictures: how the text was produced, e.g. "ocr+caption" or "vlm:MODEL"
+    image: str | None = None  # for pictures: path of the extracted image file
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Hit:
+    """One retrieval result: a chunk, its fused score and its 1-based rank."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk_id": self.chunk.chunk_id, "score": self.score, "rank": self.rank, "text": self.chunk.text,
+                "source": self.chunk.source, "page": self.chunk.page, "type": self.chunk.type,
+                "bbox": self.chunk.bbox, "section": self.chunk.section, "method": self.chunk.method,
+                "image": self.chunk.image, "content_hash": self.chunk.content_hash}
