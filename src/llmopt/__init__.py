@@ -20,6 +20,10 @@ _API: dict[str, str] = {
     "Usage": "llmopt.types:Usage",
     "LlmoptError": "llmopt.errors:LlmoptError",
     "run_lab": "llmopt.lab.runner:run_lab",
+    "ask": "llmopt.rag.api:ask",
+    "Asker": "llmopt.rag.api:Asker",
+    "AskConfig": "llmopt.rag.config:AskConfig",
+    "Answer": "llmopt.rag.types:Answer",
 }
 
 

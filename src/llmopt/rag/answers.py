@@ -1,0 +1,64 @@
+"""Reading answers out of model text, leniently (a 135M model often breaks the format), and comparing them."""
+
+from __future__ import annotations
+
+import re
+import string
+
+FINAL_MARKERS = ("so the final answer is:", "so the final answer is", "the final answer is:", "final answer:",
+                 "the final answer is", "the answer is:", "the answer is")
+_PREFIXES = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer|a)\s*[:\-]\s*(?:\*\*)?", re.IGNORECASE)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”")
+
+
+def clean(text: str) -> str:
+    """One answer line without decoration: markdown bold, surrounding quotes, a trailing full stop."""
+    text = _PREFIXES.sub("", text.strip()).strip().strip("*").strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'`":
+        text = text[1:-1].strip()
+    return text[:-1].strip() if text.endswith(".") else text
+
+
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def after_marker(text: str, markers: tuple[str, ...] = FINAL_MARKERS) -> str | None:
+    """The first line after the last final-answer marker, or None when there is no marker."""
+    lower = text.lower()
+    best = -1, ""
+    for marker in markers:
+        at = lower.rfind(marker)
+        if at > best[0] or (at == best[0] and at >= 0 and len(marker) > len(best[1])):
+            best = at, marker
+    if best[0] < 0:
+        return None
+    rest = lines(text[best[0] + len(best[1]):])
+    return clean(rest[0]) if rest else ""
+
+
+def parse_answer(text: str, marker: str = "") -> tuple[str, bool]:
+    """(answer, parsed_ok). With a marker (e.g. "So the final answer is:"), the answer follows its last
+    occurrence; when it is missing the last line is taken and the parse counts as a failure. Without a marker,
+    the first line is the answer."""
+    if marker:
+        found = after_marker(text, (marker.lower(),) + FINAL_MARKERS)
+        if found:
+            return found, True
+        rest = lines(text)
+        return (clean(rest[-1]) if rest else ""), False
+    found = lines(text)
+    return (clean(found[0]) if found else ""), bool(found)
+
+
+def normalize(text: str) -> str:
+    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
+    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCT))
+    return " ".join(text.split())
+
+
+def matches(prediction: str, gold: str) -> bool:
+    """Exact match after normalisation, or the gold answer appearing as whole words inside the prediction."""
+    p, g = normalize(prediction), normalize(gold)
+    return bool(g) and (p == g or f" {g} " in f" {p} ")

@@ -1,0 +1,189 @@
+"""`ask`: answer a question with a strategy, output selection and a context budget; returns a typed Answer.
+
+    answer = llmopt.ask("Which region grew fastest?", index="demo", strategy="drag", k=5, m=4, demos="pool.jsonl")
+
+For many questions, build an Asker once (it keeps the model, the index, the demonstration pool and the prefix
+cache) and call `.ask(question, question_id=...)` for each.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import ConfigError
+from ..models.base import LLM
+from ..paths import subdir
+from .answers import normalize
+from .budget import Budget, ContextBudgetError
+from .config import AskConfig
+from .demos import DemoPool, generate_chains
+from .layout import document_views
+from .prefix_cache import PrefixCache
+from .prompts import load_template
+from .run import Run, Sampling
+from .select import select
+from .strategy import get_strategy
+from .types import Answer, AnswerUsage, BudgetReport, Citation
+
+DEFAULT_M = 4
+
+
+def ask(question: str, *, llm: LLM | None = None, retriever: Any = None, question_id: str | None = None,
+        filters: dict[str, Any] | None = None, **settings: Any) -> Answer:
+    """Answer one question. settings: the fields of AskConfig (strategy, k, m, n, samples, select, prompt,
+    max_context, demos, model, index, ...); `llm` and `retriever` pass loaded objects instead of specs."""
+    return Asker(AskConfig.make(**settings), llm=llm, retriever=retriever).ask(question, question_id=question_id,
+                                                                               filters=filters)
+
+
+class Asker:
+    """A configured answerer, reused across questions."""
+
+    def __init__(self, config: AskConfig | None = None, *, llm: LLM | None = None, retriever: Any = None,
+                 pool: DemoPool | None = None):
+        from ..models.registry import get_model
+
+        self.config = config or AskConfig()
+        self.strategy = get_strategy(self.config.strategy)
+        self.llm = llm or get_model(self.config.model)
+        self.judge_llm = get_model(self.config.judge_model) if self.config.judge_model else self.llm
+        self.template = load_template(self.config.prompt or "basic")
+        self.max_tokens = self.config.max_tokens or self.template.max_tokens or 48
+        self.retriever = self._retriever(retriever)
+        self.pool = pool or (DemoPool.load(self.config.demos) if self.config.demos else None)
+        self.m = self._m()
+        self.cache = prefix_cache_for(self.llm) if self.config.prefix_cache else None
+        self._chains_ready = not (self.strategy.iterative and self.pool and self.m)
+        self._check()
+
+    # -- setup ------------------------------------------------------------------------------------------------
+    def _retriever(self, given: Any) -> Any:
+        if given is not None or not self.strategy.uses_retrieval:
+            return given
+        if not self.config.index:
+            raise ConfigError(f"strategy {self.config.strategy} retrieves documents: pass --index INDEX "
+                              "(build one with `llmopt ingest`) or use --strategy none")
+        return open_retriever(self.config.index)
+
+    def _m(self) -> int:
+        if not self.strategy.uses_demonstrations:
+            return 0
+        if self.config.m is None:
+            return DEFAULT_M if self.pool else 0
+        if self.config.m > 0 and self.pool is None:
+            raise ConfigError(f"-m {self.config.m} needs a demonstration pool: pass --demos FILE.jsonl "
+                              "(question/answer rows) or use -m 0")
+        return self.config.m
+
+    def _check(self) -> None:
+        if self.config.select == "logprob" and self.config.samples > 1 and not self.llm.supports_logprobs:
+            raise ConfigError(f"--select logprob needs token logprobs, which {self.llm.model_id} does not give; "
+                              "use --select vote or --select judge")
+
+    def prepare_chains(self, on_demo=None) -> dict[str, int]:
+        """IterDRAG: give chain-less demonstrations a decomposition written by the model, kept only when its final
+        answer matches the gold answer. Cached per pool, model and settings under LLMOPT_HOME/cache/chains."""
+        self._chains_ready = True
+        if self.pool is None or self.pool.with_chain_count == len(self.pool.demos):
+            return {"tried": 0, "kept": 0, "had_chain": self.pool.with_chain_count if self.pool else 0}
+        solver = Asker(self.config.model_copy(update={"m": 0, "samples": 1, "max_context": None,
+                                                      "demos": None, "temperature": 0.0}),
+                       llm=self.llm, retriever=self.retriever)
+        key = f"{self.pool.fingerprint}-{abs(hash((self.llm.model_id, self.config.k, self.config.n))) % 10**8}"
+        cache_file = subdir("cache", "chains") / f"{key}.jsonl"
+
+        def solve(demo):
+            answer = solver.ask(demo.question, question_id=demo.id)
+            chain = [(s.query, s.text.strip()) for s in answer.steps if s.kind == "intermediate"]
+            return answer.answer, tuple(chain)
+
+        self.pool, stats = generate_chains(self.pool, solve, cache_file, on_demo)
+        return stats
+
+    # -- answering --------------------------------------------------------------------------------------------
+    def run_for(self, question: str, question_id: str | None, filters: dict[str, Any] | None) -> Run:
+        return Run(question=question, llm=self.llm, template=self.template, k=self.config.k, m=self.m,
+                   n=self.config.n, max_tokens=self.max_tokens, step_tokens=self.config.step_tokens,
+                   retriever=self.retriever, pool=self.pool, demo_selection=self.config.demo_selection,
+                   question_id=question_id, filters=filters, cache=self.cache)
+
+    def ask(self, question: str, *, question_id: str | None = None,
+            filters: dict[str, Any] | None = None) -> Answer:
+        if not question or not question.strip():
+            raise ConfigError("empty question; pass the question text")
+        if not self._chains_ready:
+            self.prepare_chains()
+        started = time.perf_counter()
+        run = self.run_for(question.strip(), question_id, filters)
+        budget = Budget(self.config.max_context, self.llm.context_length)
+        candidates = self._sample(run, budget)
+        judge_run = run if self.judge_llm is self.llm else _with_llm(run, self.judge_llm)
+        chosen = select(self.config.select, judge_run, candidates, budget)  # shares run's calls and steps
+        return self._answer(run, candidates, chosen, budget, time.perf_counter() - started)
+
+    def _sample(self, run: Run, budget: Budget) -> list:
+        samples = self.config.samples
+        temperature = self.config.temperature if self.config.temperature is not None else (0.7 if samples > 1 else 0.0)
+        reserve = self._judge_reserve(run) if self.config.select == "judge" and samples > 1 else 0
+        candidates = []
+        for i in range(samples):
+            left = budget.remaining
+            share = None if left is None else (left - reserve * (samples - i)) // (samples - i)
+            sampling = Sampling(i, temperature, self.config.top_p if temperature > 0 else 1.0, self.config.seed + i,
+                                logprobs=self.config.select == "logprob" and samples > 1)
+            try:
+                if share is not None and share <= 0:
+                    raise ContextBudgetError("no budget left")
+                candidates.append(self.strategy.answer(run, budget.share(share), sampling))
+            except ContextBudgetError:
+                if i == 0:
+                    raise
+                budget.note(f"stopped sampling after {i} of {samples} samples to stay within the budget")
+                break
+        return candidates
+
+    def _judge_reserve(self, run: Run) -> int:
+        """Tokens one judge call will need: the judge prompt over the question's k documents."""
+        template = load_template("judge")
+        user = template.render(question=run.question, answer="x " * 16,
+                               documents=document_views(run.search(run.question, run.k)))
+        return run.count(self.judge_llm.apply_chat_template([{"role": "user", "content": user}]))
+
+    def _answer(self, run: Run, candidates: list, chosen: int, budget: Budget, seconds: float) -> Answer:
+        best = candidates[chosen]
+        key = normalize(best.answer)
+        citations = [Citation.of(h, bool(key) and f" {key} " in f" {normalize(h.chunk.text)} ") for h in best.hits]
+        usage = AnswerUsage.of(run.calls, seconds)
+        c = self.config
+        return Answer(
+            answer=best.answer, citations=citations, strategy=c.strategy,
+            params={"k": c.k, "m": self.m, "n": c.n, "samples": c.samples, "prompt": self.template.name},
+            usage=usage, model=self.llm.model_id, question=run.question, select=c.select, candidates=candidates,
+            steps=run.steps, parse_failures=sum(x.parse_failures for x in candidates),
+            budget=BudgetReport(c.max_context, usage.effective_context_tokens, budget.notes))
+
+
+def _with_llm(run: Run, llm: LLM) -> Run:
+    from dataclasses import replace
+
+    return replace(run, llm=llm, cache=None, calls=run.calls, steps=run.steps, _token_counts={})
+
+
+def prefix_cache_for(llm: LLM) -> PrefixCache:
+    """One prefix cache per loaded model, kept on the model so every Asker in the process shares it."""
+    cache = getattr(llm, "_llmopt_prefix_cache", None)
+    if cache is None:
+        cache = PrefixCache()
+        llm._llmopt_prefix_cache = cache
+    return cache
+
+
+def open_retriever(index: str) -> Any:
+    """An index by name, path or URI (llmopt.index.open_index)."""
+    try:
+        from ..index import open_index
+    except ImportError:
+        raise ConfigError("this installation has no index module (llmopt.index); pass a retriever object to "
+                          "ask(..., retriever=...) or use --strategy none") from None
+    return open_index(index)

@@ -1,0 +1,76 @@
+"""The settings of `ask`, validated, with help beside each field; loadable from YAML (`llmopt ask --config`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+
+class AskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    strategy: str = Field("rag", description="none | rag | drag | iterdrag")
+    k: int = Field(5, ge=0, description="documents retrieved per question (and per demonstration, per follow-up)")
+    m: int | None = Field(None, ge=0, description="demonstrations (drag, iterdrag); default 4 with a pool, else 0")
+    n: int = Field(3, ge=0, description="most IterDRAG follow-up iterations before the final answer is forced")
+    samples: int = Field(1, ge=1, description="answers sampled per question; more than 1 needs a selection")
+    select: str = Field("vote", description="vote | judge | logprob: how one of the samples is chosen")
+    prompt: str | None = Field(None, description="a shipped template (basic, cot, decompose) or a FILE.j2")
+    max_context: int | None = Field(None, ge=1, description="hard cap on the effective context of a question: "
+                                    "every input token of every call (samples, sub-questions, judge calls)")
+    demos: str | None = Field(None, description="demonstration pool: JSONL of question/answer[/chain] rows")
+    demo_selection: Literal["fixed", "similar"] = Field(
+        "fixed", description="fixed: the pool's first m for every question (a shared, cacheable prefix); "
+        "similar: the m most similar questions")
+    model: str = Field("default", description="model spec, see `llmopt models`")
+    judge_model: str | None = Field(None, description="model for judge selection (default: the answering model)")
+    index: str | None = Field(None, description="index name, path or milvus:// URI, see `llmopt ingest`")
+    max_tokens: int | None = Field(None, ge=1, description="most answer tokens (default: the template's)")
+    step_tokens: int = Field(48, ge=4, description="most tokens per IterDRAG follow-up or intermediate answer")
+    temperature: float | None = Field(None, ge=0, description="default: 0 (greedy) for one sample, 0.7 for more")
+    top_p: float = Field(0.95, gt=0, le=1)
+    seed: int = Field(0, description="seed of the first sample; sample i uses seed + i")
+    prefix_cache: bool = Field(True, description="keep shared prompt prefixes' key/value state (local engines)")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        from .strategy import strategy_names
+
+        if value not in strategy_names():
+            raise ValueError(f"unknown strategy '{value}'; strategies: {', '.join(strategy_names())}")
+        return value
+
+    @field_validator("select")
+    @classmethod
+    def _known_selection(cls, value: str) -> str:
+        from .select import SELECTORS
+
+        if value not in SELECTORS:
+            raise ValueError(f"unknown selection '{value}'; choose one of: {', '.join(SELECTORS)}")
+        return value
+
+    @classmethod
+    def make(cls, **values: Any) -> "AskConfig":
+        """Validate, turning pydantic's report into one ConfigError line per bad field."""
+        try:
+            return cls(**{k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"bad ask settings: {problems}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "AskConfig":
+        import yaml
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: write a mapping of ask settings, e.g. 'strategy: drag'")
+        return cls.make(**{**data, **{k: v for k, v in overrides.items() if v is not None}})
