@@ -123,24 +123,50 @@ class Asker:
         return self._answer(run, candidates, chosen, budget, time.perf_counter() - started)
 
     def _sample(self, run: Run, budget: Budget) -> list:
-        samples = self.config.samples
-        temperature = self.config.temperature if self.config.temperature is not None else (0.7 if samples > 1 else 0.0)
-        reserve = self._judge_reserve(run) if self.config.select == "judge" and samples > 1 else 0
-        candidates = []
+        """Sample answers until `samples` or the budget runs out. A one-call strategy's samples all read the same
+        prompt, planned once; IterDRAG chains split what is left evenly, so later chains are not starved. When
+        not even the first sample fits beside the others' shares and the judge calls, fewer samples are planned."""
+        wanted = self.config.samples
+        for planned in range(wanted, 0, -1):
+            try:
+                candidates = self._sample_n(run, budget, planned)
+            except ContextBudgetError:
+                if planned == 1:
+                    raise
+                continue
+            if planned < wanted:
+                budget.note(f"planned {planned} of {wanted} samples to fit the context budget")
+            return candidates
+        return []
+
+    def _sample_n(self, run: Run, budget: Budget, samples: int) -> list:
+        temperature = self.config.temperature
+        if temperature is None:
+            temperature = 0.7 if self.config.samples > 1 else 0.0
+        judged = self.config.select == "judge" and samples > 1
+        reserve = self._judge_reserve(run) if judged else 0
+        candidates, cost = [], 0
         for i in range(samples):
             left = budget.remaining
-            share = None if left is None else (left - reserve * (samples - i)) // (samples - i)
+            free = None if left is None else left - reserve * (samples - i)
+            share = free if free is None or not self.strategy.iterative else free // (samples - i)
+            if free is not None and (share <= 0 or (i > 0 and free < cost)):
+                if i == 0:
+                    raise ContextBudgetError(f"no budget left for an answer beside {reserve * samples} tokens "
+                                             "of judge calls; raise --max-context")
+                budget.note(f"stopped sampling after {i} of {samples} samples to stay within the budget")
+                break
             sampling = Sampling(i, temperature, self.config.top_p if temperature > 0 else 1.0, self.config.seed + i,
-                                logprobs=self.config.select == "logprob" and samples > 1)
+                                logprobs=self.config.select == "logprob" and self.config.samples > 1)
+            spent = budget.spent
             try:
-                if share is not None and share <= 0:
-                    raise ContextBudgetError("no budget left")
                 candidates.append(self.strategy.answer(run, budget.share(share), sampling))
             except ContextBudgetError:
                 if i == 0:
                     raise
                 budget.note(f"stopped sampling after {i} of {samples} samples to stay within the budget")
                 break
+            cost = budget.spent - spent
         return candidates
 
     def _judge_reserve(self, run: Run) -> int:

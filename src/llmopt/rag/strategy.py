@@ -37,7 +37,8 @@ def strategy(name: str):
 def strategy_names() -> list[str]:
     for module in STRATEGY_MODULES:
         importlib.import_module(f"llmopt.rag.{module}")
-    return list(_REGISTRY)
+    order = {name: i for i, name in enumerate(STRATEGY_MODULES)}
+    return sorted(_REGISTRY, key=lambda name: (order.get(name, len(order)), name))
 
 
 def get_strategy(name: str) -> "Strategy":

@@ -1,0 +1,17 @@
+from llmopt.rag.answers import matches, normalize, parse_answer
+
+
+def test_parse_answer_leniently():
+    assert parse_answer("Answer: Lisbon.\nMore text") == ("Lisbon", True)
+    assert parse_answer("  **Lisbon**  ") == ("Lisbon", True)
+    assert parse_answer("") == ("", False)
+    marked = "Step one.\nStep two.\nSo the final answer is: 1911."
+    assert parse_answer(marked, "So the final answer is:") == ("1911", True)
+    assert parse_answer("reasoning...\nfinal answer: Porto", "So the final answer is:") == ("Porto", True)
+    assert parse_answer("some reasoning\nPorto", "So the final answer is:") == ("Porto", False)
+
+
+def test_normalize_and_match():
+    assert normalize("The  University of Porto!") == "university of porto"
+    assert matches("It was the University of Porto.", "University of Porto")
+    assert not matches("Porto Alegre", "Lisbon") and not matches("anything", "")
