@@ -1,0 +1,219 @@
+"""Safetensors I/O for streaming merges: read one tensor at a time, write shards whose layout is planned ahead.
+
+Reading uses positioned reads into freshly allocated tensors rather than memory maps: pages of a memory-mapped
+checkpoint stay in the process's resident set once touched, so a mapped read of three 500 MB models costs
+1.5 GB of RSS; a positioned read costs only the tensor being merged (the page cache still speeds up re-reads).
+Writing needs no buffering either: the plan knows every output tensor's name, dtype and shape, so each shard's
+header is written first and tensors are appended as they are merged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...errors import InputError
+
+SAFETENSORS_DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
+DTYPE_CODES = {dtype: code for code, dtype in SAFETENSORS_DTYPES.items()}
+INDEX_NAME = "model.safetensors.index.json"
+SINGLE_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives: file, dtype (safetensors code), shape and absolute byte range."""
+
+    file: Path
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return SAFETENSORS_DTYPES[self.dtype]
+
+
+def read_header(path: Path) -> dict[str, TensorInfo]:
+    """The tensors of one safetensors file, from its JSON header (no tensor data is read)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > 100_000_000:
+                raise ValueError("header length out of range")
+            header = json.loads(handle.read(length))
+        size = path.stat().st_size
+    except (OSError, ValueError, struct.error) as exc:
+        raise InputError(f"{path} is not a readable safetensors file ({exc}); re-download or re-save it") from None
+    header.pop("__metadata__", None)
+    data_start = 8 + length
+    tensors = {}
+    for name, entry in header.items():
+        begin, end = entry["data_offsets"]
+        if entry["dtype"] not in SAFETENSORS_DTYPES:
+            raise InputError(f"{path}: tensor {name} has dtype {entry['dtype']}, which llmopt cannot merge")
+        if data_start + end > size:
+            raise InputError(f"{path} is truncated (tensor {name} ends past the end of the file); re-download it")
+        tensors[name] = TensorInfo(path, entry["dtype"], tuple(entry["shape"]), data_start + begin, data_start + end)
+    return tensors
+
+
+def index_folder(folder: Path) -> dict[str, TensorInfo]:
+    """Every tensor of an HF model folder: a sharded `*.index.json` checkpoint, one model.safetensors, or any
+    other *.safetensors files in it."""
+    folder = Path(folder)
+    if (folder / INDEX_NAME).is_file():
+        weight_map = json.loads((folder / INDEX_NAME).read_text())["weight_map"]
+        files = sorted({folder / name for name in weight_map.values()})
+    elif (folder / SINGLE_NAME).is_file():
+        files = [folder / SINGLE_NAME]
+    else:
+        files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        if list(folder.glob("*.bin")) or list(folder.glob("*.pt")):
+            raise InputError(f"{folder} holds pickled weights (*.bin); convert them to safetensors first "
+                             "(load with transformers and save_pretrained(..., safe_serialization=True))")
+        raise InputError(f"{folder} has no *.safetensors weights; pass an HF model folder")
+    tensors: dict[str, TensorInfo] = {}
+    for file in files:
+        if not file.is_file():
+            raise InputError(f"{folder}: shard {file.name} named in {INDEX_NAME} is missing; re-download the model")
+        for name, info in read_header(file).items():
+            if name in tensors:
+                raise InputError(f"{folder}: tensor {name} appears in two shards; the checkpoint is inconsistent")
+            tensors[name] = info
+    return tensors
+
+
+class TensorReader:
+    """Reads tensors with positioned reads, keeping one open descriptor per file."""
+
+    def __init__(self) -> None:
+        self._fds: dict[Path, int] = {}
+
+    def read(self, info: TensorInfo) -> torch.Tensor:
+        fd = self._fds.get(info.file)
+        if fd is None:
+            fd = self._fds[info.file] = os.open(info.file, os.O_RDONLY)
+        buffer = torch.empty(info.nbytes, dtype=torch.uint8)
+        view = memoryview(buffer.numpy())
+        done = 0
+        while done < info.nbytes:
+            got = os.preadv(fd, [view[done:]], info.start + done)
+            if got <= 0:
+                raise InputError(f"{info.file} ended early while reading a tensor; re-download the model")
+            done += got
+        return buffer.view(info.torch_dtype).reshape(info.shape)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> "TensorReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class TensorSlot:
+    """One tensor's place in an output shard."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count * SAFETENSORS_DTYPES[self.dtype].itemsize
+
+
+class ShardWriter:
+    """Writes one safetensors file: header first (the layout is known), then each tensor in order, into
+    `<name>.partial`, renamed to its final name only once complete."""
+
+    def __init__(self, path: Path, slots: list[TensorSlot]):
+        self.path = Path(path)
+        self.slots = slots
+        self._next = 0
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for slot in slots:
+            header[slot.name] = {"dtype": slot.dtype, "shape": list(slot.shape), "data_offsets": [offset, offset + slot.nbytes]}
+            offset += slot.nbytes
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        encoded += b" " * (-len(encoded) % 8)  # data starts 8-byte aligned, as the reference writer does
+        self._partial = self.path.with_name(self.path.name + ".partial")
+        self._handle = open(self._partial, "wb")
+        self._handle.write(struct.pack("<Q", len(encoded)) + encoded)
+
+    def write(self, name: str, tensor: torch.Tensor) -> None:
+        slot = self.slots[self._next]
+        if name != slot.name or DTYPE_CODES.get(tensor.dtype) != slot.dtype or tuple(tensor.shape) != slot.shape:
+            raise RuntimeError(f"shard {self.path.name}: expected {slot}, got {name} {tensor.dtype} {tuple(tensor.shape)}")
+        data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+        self._handle.write(memoryview(data))
+        self._next += 1
+
+    def close(self) -> None:
+        if self._next != len(self.slots):
+            raise RuntimeError(f"shard {self.path.name}: {len(self.slots) - self._next} tensors were not written")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self._partial, self.path)
+
+    def abort(self) -> None:
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
+def shard_names(count: int) -> list[str]:
+    """HF shard file names for `count` shards."""
+    if count == 1:
+        return [SINGLE_NAME]
+    return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+
+
+def index_json(shards: dict[str, list[TensorSlot]]) -> str:
+    """The HF `model.safetensors.index.json` of a sharded checkpoint."""
+    total = sum(slot.nbytes for slots in shards.values() for slot in slots)
+    weight_map = {slot.name: file for file, slots in shards.items() for slot in slots}
+    return json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n"
+
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGT]?I?B?)\s*$", re.IGNORECASE)
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from "5GB" (decimal, as HF's max_shard_size), "4GiB" (binary) or an integer."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"cannot read size {value!r}; write it like 5GB, 500MB or 2GiB")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    powers = {"": 0, "B": 0, "K": 1, "M": 2, "G": 3, "T": 4}
+    base = 1024 if "I" in unit else 1000
+    return int(number * base ** powers[unit.replace("I", "").replace("B", "") or ""])

@@ -1,0 +1,102 @@
+"""The merge-method registry: one module per method, each a pure function from tensors to a tensor.
+
+A method module defines its math as a plain function (tested on hand-computed tensors) and registers a
+`MergeMethod` that says which parameters it reads, whether it needs a base model and how many inputs it takes.
+The executor calls `method.apply(tensors, base_index, shared, per_input, generator)` with parameters already
+resolved for the tensor at hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ....errors import ConfigError
+
+REQUIRED: Any = object()  # marks a parameter with no default
+
+Scope = Literal["shared", "input", "non_base"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter a method reads. shared: one value per tensor; input: one per input model; non_base: one per
+    input model other than the base."""
+
+    name: str
+    scope: Scope
+    default: Any = REQUIRED
+    kind: type = float
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    name: str
+    apply: Callable[..., Any]  # (tensors, base_index, shared, per_input, generator) -> Tensor
+    params: tuple[Param, ...]
+    description: str
+    base: Literal["required", "optional", "ignored"] = "ignored"
+    min_inputs: int = 1
+    max_inputs: int | None = None
+    randomized: bool = False
+    work_factor: float = 2.0  # peak working memory, in multiples of one input tensor, beyond the inputs
+    reference: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def check_inputs(self, n_inputs: int, has_base: bool, where: str) -> None:
+        """Refuse a slice whose inputs this method cannot merge, naming the fix."""
+        if self.base == "required" and not has_base:
+            raise ConfigError(f"{self.name} needs a base model{where}; set base_model")
+        if n_inputs < self.min_inputs:
+            raise ConfigError(f"{self.name} needs at least {self.min_inputs} input models{where} "
+                              f"(base included), got {n_inputs}")
+        if self.max_inputs is not None and n_inputs > self.max_inputs:
+            what = f"exactly {self.max_inputs}" if self.max_inputs == self.min_inputs else f"at most {self.max_inputs}"
+            raise ConfigError(f"{self.name} takes {what} input model(s){where} (base included), got {n_inputs}")
+
+
+_METHODS: dict[str, MergeMethod] = {}
+_MODULES = ("linear", "slerp", "task_arithmetic", "ties", "dare", "breadcrumbs", "della", "model_stock",
+            "passthrough")
+
+
+def register(method: MergeMethod) -> MergeMethod:
+    if method.name in _METHODS:
+        raise ValueError(f"merge method {method.name!r} is registered twice")
+    _METHODS[method.name] = method
+    return method
+
+
+def _load() -> None:
+    if not _METHODS:
+        for module in _MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+
+
+def method_names() -> list[str]:
+    _load()
+    return list(_METHODS)
+
+
+def get_method(name: str) -> MergeMethod:
+    """The registered method called `name`; unknown names list the supported ones."""
+    _load()
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown merge_method {name!r}; supported: {', '.join(_METHODS)}") from None
+
+
+def values(per_input: Sequence[dict[str, Any]], name: str) -> list[Any]:
+    """One parameter's values across inputs, in input order."""
+    return [p[name] for p in per_input]

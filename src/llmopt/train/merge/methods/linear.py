@@ -1,0 +1,36 @@
+"""Linear merge (model soups, arXiv:2203.05482): a weighted average of the models' tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from . import MergeMethod, Param, register, values
+
+
+def linear(tensors: Sequence[torch.Tensor], weights: Sequence[float], normalize: bool = True) -> torch.Tensor:
+    """sum_i w_i x_i, divided by sum_i w_i when normalize; accumulated in float32 (float64 stays float64)."""
+    first = tensors[0]
+    if not first.is_floating_point():
+        raise TypeError("linear merging needs floating-point tensors")
+    work = torch.float64 if first.dtype == torch.float64 else torch.float32
+    coefficients = torch.tensor(list(weights), dtype=work)
+    merged = torch.zeros(first.shape, dtype=work)
+    for tensor, coefficient in zip(tensors, coefficients):
+        merged.addcmul_(tensor.to(work), coefficient)
+    if normalize:
+        merged.div_(coefficients.sum())
+    return merged.to(first.dtype)
+
+
+def _apply(tensors, base_index, shared, per_input, generator=None):
+    return linear(tensors, values(per_input, "weight"), normalize=shared["normalize"])
+
+
+register(MergeMethod(
+    name="linear", apply=_apply, description="weighted average of the models (model soups)",
+    params=(Param("weight", "input", help="this model's weight"),
+            Param("normalize", "shared", True, bool, "divide by the sum of the weights")),
+    work_factor=1.0, reference="https://arxiv.org/abs/2203.05482",
+))

@@ -1,0 +1,51 @@
+"""SLERP: spherical interpolation between the base model and one other model, tensor by tensor."""
+
+from __future__ import annotations
+
+import torch
+
+from . import MergeMethod, Param, register
+
+DOT_THRESHOLD = 0.9995  # above this |cos| the two tensors are colinear enough for plain interpolation
+EPS = 1e-8
+
+
+def slerp(t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = DOT_THRESHOLD,
+          eps: float = EPS) -> torch.Tensor:
+    """Interpolate from v0 (t=0) to v1 (t=1) along the great circle between their directions, keeping their
+    magnitudes' linear mix; nearly colinear or antipodal pairs fall back to linear interpolation. Computed in
+    float32 (float64 stays float64); the result has v0's dtype."""
+    if not v0.is_floating_point():
+        raise TypeError("SLERP needs floating-point tensors")
+    work = torch.float64 if v0.dtype == torch.float64 else torch.float32
+    a = v0.reshape(-1).to(work)
+    b = v1.reshape(-1).to(work)
+    if a.numel() == 0:
+        return v0.clone()
+    norm_a = torch.linalg.vector_norm(a)
+    norm_b = torch.linalg.vector_norm(b)
+    norm_a = norm_a if norm_a > eps else torch.ones_like(norm_a)  # a zero tensor has no direction
+    norm_b = norm_b if norm_b > eps else torch.ones_like(norm_b)
+    dot = (torch.dot(a, b) / (norm_a * norm_b)).clamp(-1, 1)
+    if dot.abs() > dot_threshold:
+        coef_a, coef_b = 1 - t, t
+    else:
+        theta = torch.acos(dot)
+        sin_theta = torch.sin(theta)
+        coef_a = (torch.sin((1 - t) * theta) / sin_theta).item()
+        coef_b = (torch.sin(t * theta) / sin_theta).item()
+    merged = a * coef_a
+    merged.add_(b * coef_b)
+    return merged.reshape(v0.shape).to(v0.dtype)
+
+
+def _apply(tensors, base_index, shared, per_input, generator=None):
+    return slerp(shared["t"], tensors[base_index], tensors[1 - base_index])
+
+
+register(MergeMethod(
+    name="slerp", apply=_apply, description="spherical interpolation between the base and one other model",
+    params=(Param("t", "shared", help="0 keeps the base, 1 the other model"),),
+    base="required", min_inputs=2, max_inputs=2, work_factor=3.0,
+    reference="https://en.wikipedia.org/wiki/Slerp",
+))

@@ -1,0 +1,252 @@
+"""Executing a merge plan: tensor by tensor, reading the next tensor's inputs while the current one merges,
+writing shards into a hidden work folder that is renamed to the output folder only when everything is there.
+
+A killed merge leaves no output folder, only the work folder; running the same merge again (same config, seed
+and inputs) resumes from its completed shards. Peak memory is that of a couple of tensors' inputs, never the
+models'.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+
+from ...errors import ConfigError, LlmoptError
+from ...paths import atomic_write_text
+from .config import MergeConfiguration, load_config
+from .io import SAFETENSORS_DTYPES, ShardWriter, TensorReader, index_json, parse_size
+from .plan import MergePlan, TensorTask, plan_merge
+from .vocab import align_rows
+
+Progress = Callable[[int, int, str], None]  # (tensors done, tensors in all, current tensor name)
+WORK_MARK = ".llmopt-merge-"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                   "added_tokens.json", "merges.txt", "vocab.json", "chat_template.jinja", "chat_template.json")
+
+
+class MergeError(LlmoptError):
+    """A merge that cannot produce a valid model (NaN/Inf outputs, disagreeing integer buffers, busy output)."""
+
+
+@dataclass
+class MergeResult:
+    """What a merge produced (or, for a dry run, would produce)."""
+
+    method: str
+    out_dir: Path | None
+    dry_run: bool
+    tensors: int
+    parameters: int
+    bytes: int
+    shards: list[str]
+    seconds: float
+    resumed_shards: int = 0
+    warnings: list[str] = field(default_factory=list)
+    plan: MergePlan | None = None
+
+    def to_dict(self, include_plan: bool = False) -> dict[str, Any]:
+        out = {"method": self.method, "out_dir": str(self.out_dir) if self.out_dir else None,
+               "dry_run": self.dry_run, "tensors": self.tensors, "parameters": self.parameters,
+               "bytes": self.bytes, "shards": self.shards, "seconds": round(self.seconds, 3),
+               "resumed_shards": self.resumed_shards, "warnings": self.warnings}
+        if include_plan and self.plan is not None:
+            out["plan"] = self.plan.to_dict()
+        return out
+
+
+def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union[str, Path, None] = None, *,
+              dry_run: bool = False, overwrite: bool = False, seed: int = 0,
+              max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True,
+              progress: Progress | None = None) -> MergeResult:
+    """Merge models as a mergekit-style config says and write an HF model folder to out_dir.
+
+    config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
+    With dry_run, only plan (no tensor data is read) and return the plan in the result."""
+    started = time.perf_counter()
+    base_dir = Path(config).resolve().parent if isinstance(config, (str, Path)) else None
+    merge_config = load_config(config)
+    plan = plan_merge(merge_config, seed=seed, max_shard_size=parse_size(max_shard_size), base_dir=base_dir)
+    result = MergeResult(plan.method.name, Path(out_dir) if out_dir else None, dry_run, len(plan.tasks),
+                         plan.total_parameters, plan.total_bytes, [s.file for s in plan.shards], 0.0,
+                         warnings=list(plan.warnings), plan=plan)
+    if not dry_run:
+        if out_dir is None:
+            raise ConfigError("no output folder given; pass --out DIR (or dry_run=True to only plan)")
+        result.resumed_shards = execute(plan, Path(out_dir), overwrite=overwrite, copy_tokenizer=copy_tokenizer,
+                                        progress=progress)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def execute(plan: MergePlan, out_dir: Path, *, overwrite: bool = False, copy_tokenizer: bool = True,
+            progress: Progress | None = None) -> int:
+    """Run a plan into out_dir atomically; return how many shards were reused from an interrupted run."""
+    out_dir = out_dir.expanduser().resolve()
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"output folder {out_dir} already exists; pass --overwrite or choose another --out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = out_dir.parent / f".{out_dir.name}{WORK_MARK}{plan.plan_id}"
+    _clear_stale_work(out_dir, keep=work)
+    work.mkdir(exist_ok=True)
+    lock = _lock(work)
+    try:
+        resumed = _write_shards(plan, work, progress)
+        _write_side_files(plan, work, copy_tokenizer)
+        (work / ".lock").unlink(missing_ok=True)
+        _publish(work, out_dir)
+    except LlmoptError:
+        shutil.rmtree(work, ignore_errors=True)  # deterministic: a rerun would fail the same way
+        raise
+    finally:
+        os.close(lock)
+    return resumed
+
+
+def _lock(work: Path) -> int:
+    fd = os.open(work / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise MergeError(f"another merge is writing {work}; wait for it to finish") from None
+    return fd
+
+
+def _clear_stale_work(out_dir: Path, keep: Path) -> None:
+    """Remove work folders of earlier, different merges into the same output (killed runs), unless in use."""
+    for stale in out_dir.parent.glob(f".{out_dir.name}{WORK_MARK}*"):
+        if stale == keep or not stale.is_dir():
+            continue
+        try:
+            fd = _lock(stale)
+        except (MergeError, OSError):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+        os.close(fd)
+
+
+def _publish(work: Path, out_dir: Path) -> None:
+    """Rename the finished work folder into place (replacing an old output only now that the new one is whole)."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.llmopt-old-{os.getpid()}"
+        os.replace(out_dir, old)
+    os.replace(work, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int:
+    todo = [shard for shard in plan.shards if not (work / shard.file).is_file()]
+    by_name = {task.name: task for task in plan.tasks}
+    queue = [by_name[name] for shard in todo for name in shard.tensors]
+    done = len(plan.tasks) - len(queue)
+    with TensorReader() as reader, ThreadPoolExecutor(max_workers=1) as pool:
+        # read the next tensor's inputs while this one merges (file reads release the GIL)
+        pending = pool.submit(load_inputs, plan, reader, queue[0]) if queue else None
+        position = 0
+        for shard in todo:
+            writer = ShardWriter(work / shard.file, plan.slots(shard))
+            try:
+                for _ in shard.tensors:
+                    task = queue[position]
+                    inputs = pending.result()
+                    position += 1
+                    pending = pool.submit(load_inputs, plan, reader, queue[position]) if position < len(queue) else None
+                    writer.write(task.name, merge_tensor(plan, task, inputs))
+                    del inputs
+                    done += 1
+                    if progress:
+                        progress(done, len(plan.tasks), task.name)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                if pending is not None:
+                    pending.cancel()
+                raise
+    return len(plan.shards) - len(todo)
+
+
+def load_inputs(plan: MergePlan, reader: TensorReader, task: TensorTask) -> list[torch.Tensor]:
+    return [reader.read(plan.models[s.model].tensors[s.name]) for s in task.sources]
+
+
+def merge_tensor(plan: MergePlan, task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """One output tensor from its inputs: dtype handling as mergekit (convert to `dtype`, promote), vocabulary
+    alignment, the method, the output dtype, and a finiteness check."""
+    if not all(t.is_floating_point() for t in inputs):
+        return _agreed_buffer(task, inputs)
+    if plan.config.dtype:
+        inputs = [t.to(getattr(torch, plan.config.dtype)) for t in inputs]
+    common = inputs[0].dtype
+    for tensor in inputs[1:]:
+        common = torch.promote_types(common, tensor.dtype)
+    inputs = [t.to(common) for t in inputs]
+    if task.vocab:
+        alignment = plan.alignment
+        inputs = align_rows(inputs, [alignment.permutations[s.model] for s in task.sources], alignment.rows,
+                            task.base_index, alignment.real_rows)
+    generator = _generator(plan.seed, task.name) if plan.method.randomized else None
+    merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, generator)
+    merged = merged.to(SAFETENSORS_DTYPES[task.dtype])
+    if not bool(torch.isfinite(merged).all()):
+        raise MergeError(f"tensor {task.name} has NaN or Inf values after the {plan.method.name} merge; check the "
+                         "inputs for NaN/Inf and the parameters (weights summing to zero, extreme lambda)")
+    return merged
+
+
+def _agreed_buffer(task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor:
+    first = inputs[0]
+    if any(t.dtype != first.dtype or not torch.equal(t, first) for t in inputs[1:]):
+        raise MergeError(f"integer tensor {task.name} differs between the models; it cannot be averaged, so make "
+                         "the models agree on it first")
+    return first
+
+
+def _generator(seed: int, name: str) -> torch.Generator:
+    """A generator per tensor: results do not depend on the order tensors are merged in (or on resuming)."""
+    return torch.Generator().manual_seed((seed * 0x9E3779B1 + zlib.crc32(name.encode())) % (1 << 63))
+
+
+def _write_side_files(plan: MergePlan, work: Path, copy_tokenizer: bool) -> None:
+    import json
+
+    if len(plan.shards) > 1:
+        atomic_write_text(work / "model.safetensors.index.json",
+                          index_json({s.file: plan.slots(s) for s in plan.shards}))
+    atomic_write_text(work / "config.json", json.dumps(plan.out_config, indent=2) + "\n")
+    donor = plan.models[plan.donor].folder
+    if (donor / "generation_config.json").is_file():
+        shutil.copyfile(donor / "generation_config.json", work / "generation_config.json")
+    if copy_tokenizer and plan.tokenizer_folder is not None:
+        for name in TOKENIZER_FILES:
+            if (plan.tokenizer_folder / name).is_file():
+                shutil.copyfile(plan.tokenizer_folder / name, work / name)
+        _set_chat_template(plan, work)
+    atomic_write_text(work / "mergekit_config.yml", plan.config.to_yaml())
+    atomic_write_text(work / "README.md", _model_card(plan))
+
+
+def _set_chat_template(plan: MergePlan, work: Path) -> None:
+    from .templates import chosen_template, install_template
+
+    template = chosen_template(plan.config.chat_template, [m.folder for m in plan.models.values()])
+    if template:
+        install_template(work, template)
+
+
+def _model_card(plan: MergePlan) -> str:
+    bases = "\n".join(f"- {key}" for key in plan.models)
+    return (f"---\nlibrary_name: transformers\ntags:\n- merge\n- llmopt\n---\n# Merged model\n\n"
+            f"Merged with `llmopt merge` using the **{plan.method.name}** method ({plan.method.description}).\n\n"
+            f"## Models\n{bases}\n\n## Configuration\n\n```yaml\n{plan.config.to_yaml()}```\n")
