@@ -20,6 +20,7 @@ _API: dict[str, str] = {
     "Usage": "llmopt.types:Usage",
     "LlmoptError": "llmopt.errors:LlmoptError",
     "run_lab": "llmopt.lab.runner:run_lab",
+    "merge": "llmopt.train.merge:run_merge",
     "ask": "llmopt.rag.api:ask",
     "Asker": "llmopt.rag.api:Asker",
     "AskConfig": "llmopt.rag.config:AskConfig",
