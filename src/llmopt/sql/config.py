@@ -1,0 +1,95 @@
+"""Text-to-SQL settings: one validated pydantic model, loadable from YAML, with help text beside each field.
+
+Strategies are presets over the same pipeline:
+    zero         the schema and the question; one greedy query
+    fewshot      + `shots` examples chosen by DAIL-SQL selection; one greedy query
+    fewshot-sc   + self-consistency: the greedy query and `samples - 1` sampled ones, voted by executed result
+Every strategy self-corrects: a query that errors is sent back with the error, up to `repairs` rounds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError
+from .safe import DEFAULT_TIMEOUT_S, DISPLAY_ROWS, EVAL_ROW_CAP
+
+Strategy = Literal["zero", "fewshot", "fewshot-sc"]
+STRATEGIES: tuple[str, ...] = ("zero", "fewshot", "fewshot-sc")
+
+
+class SQLConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Strategy = Field("fewshot", description="zero | fewshot | fewshot-sc (self-consistency).")
+    model: str = Field("default", description="Model spec (see `llmopt models`).")
+    shots: int = Field(5, ge=0, le=50, description="Few-shot examples per prompt (fewshot strategies).")
+    samples: int = Field(5, ge=1, le=64, description="Queries per question for fewshot-sc: the greedy one plus "
+                                                      "samples-1 sampled at `temperature`.")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature of the extra candidates.")
+    seed: int = Field(0, description="Seed of the first sampled candidate; candidate i uses seed + i.")
+    repairs: int = Field(1, ge=0, le=5, description="Self-correction rounds when a query errors.")
+    reasoning: bool = Field(False, description="Let the model reason in a few sentences before the SQL.")
+    max_tokens: int = Field(200, ge=16, le=4096, description="Most tokens per generated query (x3 with reasoning).")
+    sample_values: int = Field(3, ge=0, le=10, description="Sample values per column shown in the schema.")
+    embedder: str = Field("default", description="Question embedder for example selection: default (MiniLM), "
+                                                 "lexical (no model), st:FOLDER, openai:MODEL@URL.")
+    preliminary: bool = Field(True, description="DAIL-SQL: predict a zero-shot query first and prefer examples "
+                                                "with a similar skeleton (one extra call per question).")
+    skeleton_threshold: float = Field(0.85, ge=0.0, le=1.0, description="DAIL-SQL's skeleton-similarity "
+                                                                         "threshold.")
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="Time limit per query execution, seconds.")
+    display_rows: int = Field(DISPLAY_ROWS, ge=1, description="Rows shown to a person.")
+    row_cap: int = Field(EVAL_ROW_CAP, ge=1, description="Rows compared during voting and evaluation; a larger "
+                                                         "result counts as an error.")
+    keep_distinct: bool = Field(False, description="Evaluation: keep DISTINCT (the official script drops it).")
+
+    @property
+    def uses_examples(self) -> bool:
+        return self.strategy != "zero" and self.shots > 0
+
+    @property
+    def candidates(self) -> int:
+        return self.samples if self.strategy == "fewshot-sc" else 1
+
+    def describe(self) -> str:
+        """A short label for reports: strategy and the settings that matter for it."""
+        parts = [self.strategy]
+        if self.uses_examples:
+            parts.append(f"k={self.shots}")
+        if self.strategy == "fewshot-sc":
+            parts.append(f"n={self.samples} T={self.temperature:g}")
+        parts.append(f"r={self.repairs}")
+        if self.reasoning:
+            parts.append("reasoning")
+        return " ".join(parts) + f" {self.model}"
+
+
+def make_config(base: SQLConfig | None = None, config_file: str | Path | None = None, **overrides) -> SQLConfig:
+    """A config from (in increasing priority) defaults, a YAML file, and explicit overrides (None = not given)."""
+    data = base.model_dump() if base else {}
+    if config_file:
+        data.update(load_yaml(config_file))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return SQLConfig(**data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid text-to-SQL settings: {problems}") from None
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, e.g. 'strategy: fewshot-sc'")
+    return data.get("sql", data)  # a shared config file may keep these under a "sql:" key

@@ -1,0 +1,130 @@
+"""Execution accuracy with the semantics of the official Spider test-suite evaluation (taoyds/test-suite-sql-eval):
+
+- results are compared as multisets of rows; row order matters only when the gold query has ORDER BY;
+- a column permutation of the gold result counts as a match (SELECT a, b vs SELECT b, a);
+- DISTINCT is removed from both queries before running them, as the official script does by default
+  (keep_distinct=True keeps it);
+- a prediction that errors, times out, is refused or exceeds the row cap is wrong.
+
+One deliberate difference: floats are compared at 10 significant digits, so `AVG(x)` and `SUM(x) / COUNT(x)`
+agree despite floating-point noise; the official script compares them exactly. Integers and integral floats are
+equal (1 == 1.0), as in Python and the official script. NULL equals NULL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .safe import EVAL_ROW_CAP, SafeDatabase, try_execute
+
+Row = tuple[Any, ...]
+
+_QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
+
+
+def normalize_value(value: Any) -> Any:
+    if isinstance(value, float):
+        if value != value:  # NaN: make it equal to itself
+            return "NaN"
+        return float(f"{value:.10g}")
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def normalize_rows(rows: Sequence[Sequence[Any]]) -> list[Row]:
+    return [tuple(normalize_value(v) for v in row) for row in rows]
+
+
+def _sort_key(value: Any) -> tuple[int, Any, str]:
+    # numbers by value (1 and 1.0 sort alike), everything else by type and text; never compare across the two
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, type(value).__name__, repr(value))
+
+
+def _unordered_row(row: Row) -> tuple[Any, ...]:
+    return tuple(sorted(row, key=_sort_key))
+
+
+def _column_candidates(gold: list[Row], pred: list[Row]) -> list[list[int]]:
+    """For each gold column, the prediction columns holding the same multiset of values (a valid column
+    permutation can only map a column onto one of these)."""
+    n = len(gold[0])
+    gold_cols = [Counter(r[i] for r in gold) for i in range(n)]
+    pred_cols = [Counter(r[j] for r in pred) for j in range(n)]
+    return [[j for j in range(n) if pred_cols[j] == gold_cols[i]] for i in range(n)]
+
+
+def _permutations(candidates: list[list[int]], chosen: tuple[int, ...] = ()) -> Iterator[tuple[int, ...]]:
+    if len(chosen) == len(candidates):
+        yield chosen
+        return
+    for j in candidates[len(chosen)]:
+        if j not in chosen:
+            yield from _permutations(candidates, chosen + (j,))
+
+
+def results_match(gold: Sequence[Sequence[Any]], pred: Sequence[Sequence[Any]], order_matters: bool) -> bool:
+    """Whether the prediction's rows equal the gold rows up to a column permutation (and, unless order matters,
+    a row permutation), as bags: duplicates count."""
+    gold_rows, pred_rows = normalize_rows(gold), normalize_rows(pred)
+    if not gold_rows and not pred_rows:
+        return True
+    if len(gold_rows) != len(pred_rows) or len(gold_rows[0]) != len(pred_rows[0]):
+        return False
+    # cheap necessary condition: the same bag of rows once each row's values are put in a fixed order
+    unordered_gold = [_unordered_row(r) for r in gold_rows]
+    unordered_pred = [_unordered_row(r) for r in pred_rows]
+    if (unordered_gold != unordered_pred) if order_matters else (Counter(unordered_gold) != Counter(unordered_pred)):
+        return False
+    gold_bag = None if order_matters else Counter(gold_rows)
+    for perm in _permutations(_column_candidates(gold_rows, pred_rows)):
+        permuted = [tuple(row[j] for j in perm) for row in pred_rows]
+        if permuted == gold_rows if order_matters else Counter(permuted) == gold_bag:
+            return True
+    return False
+
+
+def order_matters(gold_sql: str) -> bool:
+    """Row order counts only when the gold query sorts (the official rule: it has ORDER BY)."""
+    return re.search(r"\border\s+by\b", gold_sql, re.I) is not None
+
+
+def remove_distinct(sql: str) -> str:
+    """Drop the DISTINCT keyword outside string literals (the official evaluation's default)."""
+    parts = _QUOTED.split(sql)
+    return "".join(p if i % 2 else re.sub(r"\bdistinct\b", " ", p, flags=re.I) for i, p in enumerate(parts))
+
+
+def postprocess(sql: str) -> str:
+    """Join comparison operators that tokenized SQL splits ("> =" -> ">="), as the official script does."""
+    return sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
+
+
+@dataclass
+class MatchOutcome:
+    match: bool
+    error: str | None = None  # why the prediction could not be compared (it counts as wrong)
+    gold_error: str | None = None  # the gold query itself failed: the item cannot be scored
+
+
+def execution_match(db: SafeDatabase, gold_sql: str, pred_sql: str, *, keep_distinct: bool = False,
+                    row_cap: int = EVAL_ROW_CAP, timeout_s: float | None = None) -> MatchOutcome:
+    """Run gold and prediction on the same read-only database and compare their results."""
+    gold_sql, pred_sql = postprocess(gold_sql), postprocess(pred_sql)
+    if not keep_distinct:
+        gold_sql, pred_sql = remove_distinct(gold_sql), remove_distinct(pred_sql)
+    gold = try_execute(db, gold_sql, max_rows=row_cap, truncate=False, timeout_s=timeout_s)
+    if not gold.ok:
+        return MatchOutcome(False, gold_error=gold.error)
+    if not pred_sql.strip():
+        return MatchOutcome(False, error="no SQL was produced")
+    pred = try_execute(db, pred_sql, max_rows=row_cap, truncate=False, timeout_s=timeout_s)
+    if not pred.ok:
+        return MatchOutcome(False, error=pred.error)
+    return MatchOutcome(results_match(gold.result.rows, pred.result.rows, order_matters(gold_sql)))

@@ -1,0 +1,261 @@
+"""Text-to-SQL: question + database in, a query that ran (or the reason none could) out, with what it cost.
+
+    asker = TextToSQL(SQLConfig(strategy="fewshot-sc"), pool=ExamplePool(load_examples("pool.jsonl")))
+    answer = asker.ask("How many singers are there?", "concert_singer.sqlite")
+    answer.sql, answer.rows, answer.usage
+
+One question runs: (preliminary zero-shot query for DAIL selection) -> example selection -> N candidates (the
+greedy one first, then samples at temperature with seeds seed+1, ...) -> each candidate executed on the
+read-only database and repaired with its error message up to `repairs` rounds -> vote by result set.
+The answer's usage sums every model call it made.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..models.base import LLM
+from ..types import Generation, Usage, sum_usage
+from .config import SQLConfig
+from .examples import ExamplePool, SelectedExample
+from .prompts import PREFILL, STOP_DIRECT, build_messages, extract_sql, repair_messages
+from .safe import RowLimitError, SafeDatabase, try_execute
+from .schema import read_schema
+from .vote import result_key, vote
+
+RAW_TEXT_CHARS = 2000  # model text kept per candidate, for debugging a wrong query
+
+
+@dataclass
+class Candidate:
+    sql: str
+    temperature: float
+    seed: int | None
+    text: str = ""  # what the model wrote last for this candidate
+    error: str | None = None
+    error_type: str | None = None
+    repairs: int = 0
+    row_count: int | None = None
+    result_key: str | None = None
+    votes: int = 0
+    chosen: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SQLAnswer:
+    question: str
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    error: str | None
+    usage: Usage
+    candidates: list[Candidate] = field(default_factory=list)
+    examples: list[SelectedExample] = field(default_factory=list)
+    preliminary_sql: str | None = None
+    strategy: str = ""
+    model: str = ""
+    wall_s: float = 0.0  # wall time of this call to ask()
+    latency_s: float = 0.0  # what answering costs standalone: model-call latencies + the pipeline's own time
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "sql": self.sql, "columns": self.columns, "rows": self.rows,
+                "truncated": self.truncated, "error": self.error, "usage": self.usage.to_dict(),
+                "candidates": [c.to_dict() for c in self.candidates],
+                "examples": [e.to_dict() for e in self.examples], "preliminary_sql": self.preliminary_sql,
+                "strategy": self.strategy, "model": self.model, "wall_s": self.wall_s,
+                "latency_s": self.latency_s}
+
+
+class TextToSQL:
+    """A configured text-to-SQL pipeline; reuse one for many questions (schemas and pool vectors are cached)."""
+
+    def __init__(self, config: SQLConfig, pool: ExamplePool | None = None, llm: LLM | None = None):
+        if config.uses_examples and not pool:
+            raise ConfigError(f"strategy '{config.strategy}' needs an example pool: pass --examples FILE (question/"
+                              "query pairs from other databases), or use --strategy zero")
+        self.config = config
+        self.pool = pool
+        self._llm = llm
+        self._schemas: dict[tuple[Path, int], tuple[str, set[str]]] = {}
+        self._model_wall_s = 0.0  # wall seconds spent inside model calls during the current ask()
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from ..models.registry import get_model
+
+            self._llm = get_model(self.config.model)
+        return self._llm
+
+    def schema(self, db: SafeDatabase) -> tuple[str, set[str]]:
+        key = (db.path.resolve(), self.config.sample_values)
+        if key not in self._schemas:
+            schema = read_schema(db, sample_values=self.config.sample_values)
+            self._schemas[key] = (schema.to_sql(), schema.identifiers())
+        return self._schemas[key]
+
+    def ask(self, question: str, db_path: str | Path, *, exclude_db: str | None = None) -> SQLAnswer:
+        """Answer one question over one database. exclude_db keeps that database's questions out of the
+        examples (evaluation passes the question's own database)."""
+        started = time.perf_counter()
+        self._model_wall_s = 0.0
+        cfg = self.config
+        with SafeDatabase(db_path, timeout_s=cfg.timeout_s) as db:
+            schema_sql, identifiers = self.schema(db)
+            calls: list[Generation] = []
+            preliminary, examples = self._examples(question, schema_sql, identifiers, exclude_db, db, calls)
+            messages = self._fit(build_messages(schema_sql, question, examples, cfg.reasoning), examples,
+                                 schema_sql, question)
+            candidates = [self._candidate(db, messages, i, calls) for i in range(cfg.candidates)]
+            winner = self._vote(candidates)
+            answer = self._answer(db, question, candidates, winner, calls)
+        answer.examples, answer.preliminary_sql = examples, preliminary
+        answer.wall_s = time.perf_counter() - started
+        # a memoized call (MemoLLM) takes no wall time here but is still charged its original latency
+        answer.latency_s = answer.usage.latency_s + max(0.0, answer.wall_s - self._model_wall_s)
+        return answer
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def _examples(self, question, schema_sql, identifiers, exclude_db, db, calls):
+        cfg = self.config
+        if not cfg.uses_examples:
+            return None, []
+        preliminary = None
+        if cfg.preliminary:
+            gen = self._generate(build_messages(schema_sql, question, (), False), 0.0, cfg.seed, False)
+            calls.append(gen)
+            preliminary = extract_sql(gen.text, prefilled=True)
+        examples = self.pool.select(question, identifiers=identifiers, k=cfg.shots, preliminary_sql=preliminary,
+                                    exclude_db=exclude_db)
+        return preliminary, examples
+
+    def _fit(self, messages, examples: list[SelectedExample], schema_sql: str, question: str):
+        """Drop the least similar examples while the prompt and the answer would overflow the context."""
+        budget = self.llm.context_length - self._max_tokens()
+        while examples and self.llm.count_tokens(self._prompt(messages, self.config.reasoning)) > budget:
+            examples.pop()
+            messages = build_messages(schema_sql, question, examples, self.config.reasoning)
+        return messages
+
+    def _candidate(self, db: SafeDatabase, messages, index: int, calls: list[Generation]) -> Candidate:
+        cfg = self.config
+        temperature = 0.0 if index == 0 else cfg.temperature
+        seed = cfg.seed + index
+        gen = self._generate(messages, temperature, seed, cfg.reasoning)
+        calls.append(gen)
+        candidate = Candidate(extract_sql(gen.text, not cfg.reasoning), temperature, seed, gen.text[:RAW_TEXT_CHARS])
+        self._run(db, candidate)
+        while candidate.error and candidate.error_type != RowLimitError.__name__ and candidate.repairs < cfg.repairs:
+            gen = self._generate(repair_messages(messages, candidate.sql, candidate.error), temperature, seed,
+                                 cfg.reasoning)
+            calls.append(gen)
+            candidate.sql = extract_sql(gen.text, not cfg.reasoning)
+            candidate.text = gen.text[:RAW_TEXT_CHARS]
+            candidate.repairs += 1
+            self._run(db, candidate)
+        return candidate
+
+    def _run(self, db: SafeDatabase, candidate: Candidate) -> None:
+        outcome = try_execute(db, candidate.sql, max_rows=self.config.row_cap, truncate=False)
+        candidate.error, candidate.error_type = outcome.error, outcome.error_type
+        if outcome.ok:
+            candidate.row_count = len(outcome.result.rows)
+            candidate.result_key = result_key(outcome.result.rows)
+        else:
+            candidate.row_count = candidate.result_key = None
+
+    def _vote(self, candidates: list[Candidate]) -> int:
+        winner, votes = vote([c.result_key for c in candidates])
+        for candidate, count in zip(candidates, votes):
+            candidate.votes = count
+        winner = 0 if winner is None else winner  # nothing ran: report the greedy candidate and its error
+        candidates[winner].chosen = True
+        return winner
+
+    def _answer(self, db: SafeDatabase, question: str, candidates: list[Candidate], winner: int,
+                calls: list[Generation]) -> SQLAnswer:
+        cfg = self.config
+        chosen = candidates[winner]
+        columns, rows, truncated, error = [], [], False, chosen.error
+        if chosen.sql and not chosen.error:
+            outcome = try_execute(db, chosen.sql, max_rows=cfg.display_rows, truncate=True)
+            if outcome.ok:
+                columns, truncated = outcome.result.columns, outcome.result.truncated
+                rows = [list(r) for r in outcome.result.rows]
+            else:
+                error = outcome.error
+        return SQLAnswer(question, chosen.sql, columns, rows, truncated, error, sum_usage(calls), candidates,
+                         strategy=cfg.strategy, model=self.llm.model_id)
+
+    # -- the model ----------------------------------------------------------------------------------------
+    def _max_tokens(self) -> int:
+        return self.config.max_tokens * (3 if self.config.reasoning else 1)
+
+    def _prompt(self, messages, reasoning: bool) -> str:
+        return self.llm.apply_chat_template(messages) + ("" if reasoning else PREFILL)
+
+    def _generate(self, messages, temperature: float, seed: int, reasoning: bool) -> Generation:
+        started = time.perf_counter()
+        try:
+            return self.llm.generate(self._prompt(messages, reasoning), max_tokens=self._max_tokens(),
+                                     temperature=temperature, seed=seed, stop=() if reasoning else STOP_DIRECT)
+        finally:
+            self._model_wall_s += time.perf_counter() - started
+
+
+class MemoLLM:
+    """A model wrapper that answers a repeated call (same prompt, same settings, same seed) from memory.
+
+    Strategies share calls: zero-shot's query is few-shot's preliminary query, and few-shot's greedy query is
+    self-consistency's first candidate. Comparing strategies through one MemoLLM computes each shared call once;
+    every strategy is still charged the call's full usage (tokens, latency, cost), as if it ran alone."""
+
+    def __init__(self, llm: LLM):
+        self.llm = llm
+        self._memo: dict[tuple, Generation] = {}
+        self.hits = 0
+
+    def __getattr__(self, name: str) -> Any:  # tokenize, count_tokens, apply_chat_template, context_length, ...
+        return getattr(self.llm, name)
+
+    def generate(self, prompt: str, **params: Any) -> Generation:
+        key = (prompt, tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items())))
+        if key in self._memo:
+            self.hits += 1
+            return replace(self._memo[key])
+        gen = self.llm.generate(prompt, **params)
+        self._memo[key] = replace(gen)
+        return gen
+
+
+def ask(question: str, db: str | Path, *, examples: str | Path | ExamplePool | None = None,
+        config: SQLConfig | None = None, llm: LLM | None = None, **settings: Any) -> SQLAnswer:
+    """Answer a question over a SQLite database (the Python API under `llmopt sql ask`).
+
+    settings override the config's fields: strategy, model, shots, samples, repairs, reasoning, ..."""
+    from .config import make_config
+    from .examples import load_examples
+
+    cfg = make_config(config, **settings)
+    pool = examples
+    if examples is not None and not isinstance(examples, ExamplePool):
+        pool = ExamplePool(load_examples(examples), embedder=cfg.embedder, skeleton_threshold=cfg.skeleton_threshold)
+    return TextToSQL(cfg, pool if cfg.uses_examples else None, llm).ask(question, db)
+
+
+def run_sql(db: str | Path, sql: str, *, max_rows: int = 20, timeout_s: float = 10.0):
+    """Run one statement through the safe executor (the API under `llmopt sql run`); raises on refusal."""
+    with SafeDatabase(db, timeout_s=timeout_s) as handle:
+        return handle.execute(sql, max_rows=max_rows, truncate=True)

@@ -1,0 +1,41 @@
+"""Execution-based self-consistency: candidates that return the same result set vote together.
+
+The result key ignores row order and column order (SELECT a, b and SELECT b, a vote together) and normalises
+floats as the evaluator does; failed candidates do not vote. Ties go to the group holding the earliest
+candidate; the pipeline puts the greedy query first, so with no agreement the answer is the greedy one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from .evaluate import normalize_rows
+
+
+def result_key(rows: Sequence[Sequence[Any]]) -> str:
+    """A fingerprint of a result set, independent of row order and column order."""
+    normalized = normalize_rows(rows)
+    if not normalized:
+        return "empty"
+    columns = list(zip(*normalized))
+    columns.sort(key=lambda col: repr(sorted(map(repr, col))))
+    canonical = sorted(repr(row) for row in zip(*columns))
+    return hashlib.sha1("\n".join(canonical).encode()).hexdigest()[:16]
+
+
+def vote(keys: Sequence[str | None]) -> tuple[int | None, list[int]]:
+    """(index of the winning candidate, votes each candidate's result got). None keys are failures; the
+    winner is the earliest member of the largest group, ties broken by the earliest member."""
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+            first.setdefault(key, i)
+    votes = [counts.get(k, 0) if k is not None else 0 for k in keys]
+    if not counts:
+        return None, votes
+    best = min(counts, key=lambda k: (-counts[k], first[k]))
+    return first[best], votes
