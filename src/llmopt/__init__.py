@@ -25,6 +25,11 @@ _API: dict[str, str] = {
     "Asker": "llmopt.rag.api:Asker",
     "AskConfig": "llmopt.rag.config:AskConfig",
     "Answer": "llmopt.rag.types:Answer",
+    "sql_ask": "llmopt.sql.pipeline:ask",
+    "sql_run": "llmopt.sql.pipeline:run_sql",
+    "sql_eval": "llmopt.sql.runner:evaluate_spider",
+    "SQLConfig": "llmopt.sql.config:SQLConfig",
+    "TextToSQL": "llmopt.sql.pipeline:TextToSQL",
 }
 
 

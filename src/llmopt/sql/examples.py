@@ -100,6 +100,7 @@ def get_question_embedder(spec: str):
 def _name_parts(identifiers: set[str]) -> set[str]:
     parts = set()
     for name in identifiers:
+        parts.add(name.lower())
         name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
         parts.add(name.replace("_", " "))
         parts.update(p for p in re.split(r"[_\s]+", name) if len(p) >= 3)

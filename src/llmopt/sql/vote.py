@@ -16,7 +16,9 @@ from .evaluate import normalize_rows
 
 def result_key(rows: Sequence[Sequence[Any]]) -> str:
     """A fingerprint of a result set, independent of row order and column order."""
-    normalized = normalize_rows(rows)
+    # integral floats as integers: 1.0 and 1 compare equal, so they must print alike too
+    normalized = [tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in row)
+                  for row in normalize_rows(rows)]
     if not normalized:
         return "empty"
     columns = list(zip(*normalized))
