@@ -54,6 +54,7 @@ class Generation:
     finish_reason: str = "stop"  # "stop" | "length" | "error"
     token_logprobs: list[float] | None = None  # one per completion token, when asked for and available
     tokens: list[str] | None = None  # the completion's tokens as text, alongside token_logprobs
+    prefill_s: float | None = None  # seconds spent reading the (uncached part of the) prompt, when the engine says
 
     @property
     def usage(self) -> Usage:

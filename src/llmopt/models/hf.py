@@ -35,7 +35,7 @@ def converted_folder(pack_name: str) -> Path:
     gguf = resolve_gguf(pack_name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    strip_quantization_config(model.config)
+    strip_quantization(model)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -51,7 +51,11 @@ def converted_folder(pack_name: str) -> Path:
     return target
 
 
-def strip_quantization_config(config: Any) -> None:
+def strip_quantization(model: Any) -> None:
+    """The weights are already dequantized to float32; drop the GGUF quantizer so the model saves and trains."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    config = model.config
     if hasattr(config, "quantization_config"):
         try:
             delattr(config, "quantization_config")
@@ -199,7 +203,7 @@ def load(spec: ModelSpec) -> HFLLM:
         return HFLLM(converted_folder(name), name, **opts)
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():  # PEFT adapter: transformers loads base + adapter
             raise ModelSpecError(f"hf:{name}: {path} has no config.json; point hf: at a transformers model folder")
         return HFLLM(path, str(path.resolve()), **opts)
     if "/" in name and not path.exists() and not name.startswith((".", "/", "~")):

@@ -1,0 +1,209 @@
+"""GGUF models through llama-cpp-python.
+
+The decode loop is llmopt's own (prompt evaluation, then one token at a time) so that every call reports what
+users compare: prompt tokens reused from the key/value cache (`cached_prompt_tokens`), prefill seconds, token
+logprobs without `logits_all` (which would slow prefill), and stop strings. The engine's `Llama` object is
+`.llama`; restoring a saved state (`llama.load_state`) before a call makes that call reuse the restored prefix,
+which is how prefix caches across interleaved prompts plug in.
+
+Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError, ModelSpecError
+from ..paths import models_dir
+from ..types import Generation
+from .base import LLM, GenParams, Message, common_prefix_length
+from .packs import PACKS, check_gguf_header, resolve_gguf
+from .spec import ModelSpec
+
+DEFAULT_N_CTX = 8192
+
+
+def requantized(path: Path, quant: str) -> Path:
+    """A copy of a GGUF re-quantized with llama.cpp's quantize API, made once and cached."""
+    import llama_cpp
+
+    name = quant.upper()
+    ftype = llama_cpp.LLAMA_FTYPE_ALL_F32 if name == "F32" else getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{name}", None)
+    if ftype is None:
+        raise ModelSpecError(f"unknown quantization '{quant}'; use e.g. q8_0, q4_0, q4_k_m, f16")
+    target = models_dir() / "quant" / f"{path.stem}.{name}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 1
+    if llama_cpp.llama_model_quantize(str(path).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
+        tmp.unlink(missing_ok=True)
+        raise BackendError(f"llama.cpp could not quantize {path} to {name}")
+    os.replace(tmp, target)
+    return target
+
+
+class LlamaCppLLM(LLM):
+    engine = "llamacpp"
+    supports_logprobs = True
+
+    def __init__(self, path: str | Path, name: str, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+                 n_batch: int = 512):
+        from llama_cpp import Llama
+
+        self.path = Path(path)
+        threads = n_threads or os.cpu_count() or 1
+        self.llama = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+                           n_threads=threads, n_threads_batch=threads, seed=0, verbose=False)
+        super().__init__(name, self.llama.n_ctx())
+        self._n_vocab = self.llama.n_vocab()
+        self._template = self.llama.metadata.get("tokenizer.chat_template")
+        self._bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+
+    # -- tokens -------------------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=self._bos, special=True)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self.llama.detokenize(tokens).decode("utf-8", errors="replace")
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(self.llama.model), token))
+
+    def apply_chat_template(self, messages: Sequence[Message]) -> str:
+        if not self._template:
+            return super().apply_chat_template(messages)
+        from .chat_template import render
+
+        return render(self._template, messages, bos_token=self._token_text(self.llama.token_bos()),
+                      eos_token=self._token_text(self.llama.token_eos()))
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    # -- decoding -----------------------------------------------------------------------------------------
+    def _prefill(self, tokens: list[int]) -> int:
+        """Evaluate the prompt, reusing the longest prefix already in the KV cache; return the reused count."""
+        current = self.llama.input_ids[: self.llama.n_tokens].tolist()
+        cached = min(common_prefix_length(current, tokens), len(tokens) - 1)  # evaluate ≥ 1 token for logits
+        self.llama.n_tokens = cached
+        self.llama.eval(tokens[cached:])
+        return cached
+
+    def _logits(self) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
+
+    @staticmethod
+    def _pick(logits: np.ndarray, params: GenParams, rng: np.random.Generator) -> int:
+        if params.temperature <= 0:
+            return int(np.argmax(logits))
+        z = (logits - logits.max()) / params.temperature
+        probs = np.exp(z)
+        probs /= probs.sum()
+        if params.top_p < 1.0:
+            order = np.argsort(-probs)
+            keep = order[: int(np.searchsorted(np.cumsum(probs[order]), params.top_p)) + 1]
+            mask = np.zeros_like(probs)
+            mask[keep] = probs[keep]
+            probs = mask / mask.sum()
+        return int(rng.choice(len(probs), p=probs))
+
+    def _decode(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
+        started = time.perf_counter()
+        tokens = self.tokenize(prompt)
+        cached = self._prefill(tokens)
+        prefill_s = time.perf_counter() - started
+        rng = np.random.default_rng(params.seed if params.seed is not None else 0)
+        out: list[int] = []
+        logprobs: list[float] = []
+        emitted, finish, text = 0, "length", ""
+        hold = max((len(s) for s in params.stop), default=0)
+        for _ in range(params.max_tokens):
+            logits = self._logits()
+            token = self._pick(logits, params, rng)
+            if self._is_end(token):
+                finish = "stop"
+                break
+            if params.logprobs:
+                shifted = logits - logits.max()
+                logprobs.append(float(shifted[token] - np.log(np.exp(shifted).sum())))
+            out.append(token)
+            text = self.llama.detokenize(out).decode("utf-8", errors="ignore")
+            cut = _first_stop(text, params.stop)
+            if cut is not None:
+                text, finish = text[:cut], "stop"
+                break
+            safe = len(text) - hold
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+            self.llama.eval([token])
+        else:
+            text = self.llama.detokenize(out).decode("utf-8", errors="replace")
+        if len(text) > emitted:
+            yield text[emitted:]
+        latency = time.perf_counter() - started
+        yield Generation(
+            text=text, model=self.model_id, engine=self.engine, prompt_tokens=len(tokens),
+            cached_prompt_tokens=cached, completion_tokens=len(out), latency_s=latency, compute_s=latency,
+            finish_reason=finish, token_logprobs=logprobs if params.logprobs else None,
+            tokens=[self._token_text(t) for t in out] if params.logprobs else None, prefill_s=prefill_s,
+        )
+
+    def _complete(self, prompt: str, params: GenParams) -> Generation:
+        result = None
+        for item in self._decode(prompt, params):
+            if isinstance(item, Generation):
+                result = item
+        return result
+
+    def _stream(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
+        return self._decode(prompt, params)
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache (the next call reads its whole prompt)."""
+        self.llama.reset()
+
+    def close(self) -> None:
+        self.llama.close()
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+def load(spec: ModelSpec) -> LlamaCppLLM:
+    opts = spec.options
+    if spec.name in PACKS:
+        path, name = resolve_gguf(spec.name), spec.name
+    else:
+        path = Path(spec.name).expanduser()
+        if not path.is_file():
+            from .registry import unknown_model
+
+            raise unknown_model(f"llamacpp:{spec.name}")
+        check_gguf_header(path)
+        name = str(path.resolve())
+    quant = opts.get("quant")
+    if quant:
+        path, name = requantized(path, quant), f"{name}@{quant.lower()}"
+    return LlamaCppLLM(path, name, n_ctx=int(opts.get("n_ctx", DEFAULT_N_CTX)),
+                       n_threads=int(opts["n_threads"]) if "n_threads" in opts else None)
