@@ -1,0 +1,159 @@
+"""`llmopt finetune`: fine-tune a model (full or LoRA, optionally retrieval-augmented) and report before/after.
+
+Every option is a field of FinetuneConfig; flags are derived from it, and `--config run.yaml` sets any of them.
+Multi-GPU / multi-node: run the same command under `accelerate launch` (e.g. `accelerate launch
+--num_processes 8 -m llmopt.cli.main finetune ...`); each process trains on its own micro-batches and only the
+main process writes the model, the report and the JSON.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .common import JSON_HELP, emit_json, err, out, progress, table
+
+FIRST = ("teacher", "student", "student_from_teacher", "model", "data", "eval", "loss", "method", "out")  # --help order
+FLAG_NAMES = {"rag_index": ["--rag"], "model": ["--model", "-M"], "out": ["--out", "-o"]}
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _option_type(annotation: Any) -> Any:
+    """The CLI type of a config field: bools become --x/--no-x, everything else is parsed by pydantic."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if annotation is bool or bool in args:
+        return bool
+    if annotation is int or (args and all(a is int for a in args)):
+        return int
+    if annotation is float or (args and all(a is float for a in args)):
+        return float
+    return str
+
+
+def config_options(model_cls, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One typer option per pydantic field (default None = 'not given', so YAML values survive)."""
+    params = []
+    names = sorted(model_cls.model_fields, key=lambda n: FIRST.index(n) if n in FIRST else len(FIRST))
+    for name in names:
+        field = model_cls.model_fields[name]
+        if name in skip:
+            continue
+        kind = _option_type(field.annotation)
+        flags = FLAG_NAMES.get(name, [f"--{name.replace('_', '-')}"])
+        if kind is bool:
+            flags = [f"{flags[0]}/--no-{flags[0][2:]}"]
+        default = f" [default: {field.default}]" if field.default is not None and not field.is_required() else ""
+        option = typer.Option(None, *flags, help=(field.description or "") + default, show_default=False)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=typing.Optional[kind]))
+    return params
+
+
+def overrides_from(kwargs: dict[str, Any], model_cls) -> dict[str, Any]:
+    """CLI values to config values ('a,b' lists for list fields)."""
+    values = {}
+    for name, value in kwargs.items():
+        if value is None or name not in model_cls.model_fields:
+            continue
+        if name == "lora_target_modules" and value != "all-linear":
+            value = [v.strip() for v in str(value).split(",") if v.strip()]
+        values[name] = value
+    return values
+
+
+def config_command(app: typer.Typer, name: str, model_cls, body: Callable[..., None], doc: str,
+                   extra: list[inspect.Parameter] = ()) -> None:
+    """Register `body(config, json_out, **extra)` as a command whose flags come from `model_cls`."""
+    from ..train.finetune.config import load_config
+
+    def command(**kwargs):
+        config_path = kwargs.pop("config")
+        json_out = kwargs.pop("json_out")
+        extras = {p.name: kwargs.pop(p.name) for p in extra}
+        config = load_config(model_cls, config_path, **overrides_from(kwargs, model_cls))
+        body(config, json_out, **extras)
+
+    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=typing.Optional[Path],
+                                default=typer.Option(None, "--config", "-c", help="YAML file with any of the options below; flags win over it."))]
+    params += config_options(model_cls) + list(extra)
+    params.append(inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=typer.Option(False, "--json", help=JSON_HELP)))
+    command.__signature__ = inspect.Signature(params)  # typer reads the options from the signature
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+class StepProgress:
+    """A progress bar over optimizer steps, plus one line per evaluation (all on stderr)."""
+
+    def __init__(self):
+        self.bar = progress()
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event == "data":
+            err.print("data: " + "; ".join(info["lines"]), highlight=False)
+        elif event == "eval":
+            err.print(f"evaluating {info['when']} training on {info['examples']} examples…", highlight=False)
+        elif event == "eval_done":
+            scores = " ".join(f"{k} {v['value']:.3f}" for k, v in info.get("scores", {}).items())
+            err.print(f"  eval {info['when']}: loss {info['loss']:.4f} · ppl {info['perplexity']:.2f} {scores}",
+                      highlight=False)
+        elif event == "step":
+            if self.task is None:
+                self.task = self.bar.add_task("training", total=info["total"], completed=info["step"] - 1)
+            self.bar.update(self.task, completed=info["step"],
+                            description=f"training · loss {info['loss']:.3f} · {info['tokens_per_s']:.0f} tok/s")
+            if not err.is_terminal and (info["step"] % 10 == 0 or info["step"] == info["total"]):
+                err.print(f"step {info['step']}/{info['total']} loss {info['loss']:.4f} "
+                          f"{info['tokens_per_s']:.1f} tok/s", highlight=False)
+        elif event == "saved":
+            err.print(f"saved {info['out']}", highlight=False)
+
+
+def render_result(result) -> None:
+    b, a = result.eval_before, result.eval_after
+    rows = [("eval loss", b.loss, a.loss), ("perplexity", b.perplexity, a.perplexity)]
+    rows += [(name, b.scores[name].value if name in b.scores else None, a.scores[name].value)
+             for name in a.scores]
+    out.print(table("Before / after", ["metric", "before", "after"], rows))
+    out.print(f"{result.method} · {result.steps} steps · {result.train_tokens:,} tokens · "
+              f"{result.tokens_per_s:.1f} tok/s · model: hf:{result.out} · report: {Path(result.out) / 'report' / 'report.html'}",
+              highlight=False)
+
+
+def _run(config, json_out: bool) -> None:
+    from ..train.finetune import finetune
+
+    with StepProgress() as bar:
+        result = finetune(config, on_progress=bar)
+    if not is_main_process():
+        return
+    if json_out:
+        emit_json(result.summary())
+    else:
+        render_result(result)
+
+
+def register(app: typer.Typer) -> None:
+    from ..train.finetune.config import FinetuneConfig
+
+    config_command(app, "finetune", FinetuneConfig, _run,
+                   "Fine-tune a model on JSONL data (full or LoRA, optionally with retrieved documents) and "
+                   "report loss, perplexity and the task metric before and after.")

@@ -1,0 +1,15 @@
+"""Fine-tuning: full or LoRA, plain or retrieval-augmented, with data-quality checks and before/after evaluation.
+
+    from llmopt.train.finetune import finetune
+    result = finetune({"model": "default", "data": "train.jsonl", "method": "lora", "max_steps": 100, "out": "ft"})
+    result.summary()  # out, steps, train_tokens, tokens_per_s, eval_loss_before, eval_loss_after, ...
+
+Layout: config.py (options) · data.py (JSONL rows) · quality.py (dedup, eval overlap) · template.py (chat
+template, loss mask) · packing.py + attention.py (padding-free batches) · loss.py (chunked cross-entropy) ·
+modelio.py (load, LoRA, save) · trainer.py (the loop) · checkpoint.py · evaluate.py · rag.py · api.py.
+"""
+
+from .api import FinetuneResult, finetune
+from .config import FinetuneConfig, TrainSettings, load_config
+
+__all__ = ["FinetuneConfig", "FinetuneResult", "TrainSettings", "finetune", "load_config"]
