@@ -7,6 +7,8 @@ import string
 
 FINAL_MARKERS = ("so the final answer is:", "so the final answer is", "the final answer is:", "final answer:",
                  "the final answer is", "the answer is:", "the answer is")
+# "The answer to this question is: X", "Answer to the question: X"
+_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|the|your) question)?(?: is)?\s*:\s*(?=\S)", re.IGNORECASE)
 _PREFIXES = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer|a)\s*[:\-]\s*(?:\*\*)?", re.IGNORECASE)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "‘’“”")
@@ -49,7 +51,10 @@ def parse_answer(text: str, marker: str = "") -> tuple[str, bool]:
         rest = lines(text)
         return (clean(rest[-1]) if rest else ""), False
     found = lines(text)
-    return (clean(found[0]) if found else ""), bool(found)
+    if not found:
+        return "", False
+    said = _ANSWER_IS.search(found[0])
+    return clean(found[0][said.end():] if said else found[0]), True
 
 
 def normalize(text: str) -> str:

@@ -205,11 +205,32 @@ def prefix_cache_for(llm: LLM) -> PrefixCache:
     return cache
 
 
+_open_indexes: dict[str, Any] = {}
+
+
 def open_retriever(index: str) -> Any:
-    """An index by name, path or URI (llmopt.index.open_index)."""
+    """An index by name, path or URI (llmopt.index.open_index), opened once per process and kept open: opening
+    starts the store and loads the embedder, and Milvus Lite lets one process hold a folder at a time."""
+    if index in _open_indexes:
+        return _open_indexes[index]
     try:
         from ..index import open_index
     except ImportError:
         raise ConfigError("this installation has no index module (llmopt.index); pass a retriever object to "
                           "ask(..., retriever=...) or use --strategy none") from None
-    return open_index(index)
+    opened = open_index(index)
+    _open_indexes[index] = opened
+    if len(_open_indexes) == 1:
+        import atexit
+
+        atexit.register(close_retrievers)
+    return opened
+
+
+def close_retrievers() -> None:
+    """Close every index open_retriever opened (their folders' locks are released)."""
+    while _open_indexes:
+        _, index = _open_indexes.popitem()
+        close = getattr(index, "close", None)
+        if close:
+            close()

@@ -5,6 +5,7 @@ demonstration.
 Pool file: JSONL (or a JSON list), one question per row:
     {"id": "q1", "question": "...", "answer": "..." | ["...", ...],
      "chain": [{"question": "...", "answer": "..."}, ...],          optional: a decomposition, for IterDRAG
+                                                                   ([] says: one hop, nothing to decompose)
      "documents": ["text", {"text": ..., "source": ..., "page": ...}]}  optional: instead of retrieval
 MuSiQue rows (`question_decomposition`, `paragraphs`) and HotpotQA rows (`context`) are read as they are.
 """
@@ -33,6 +34,7 @@ class Demo:
     answer: str
     chain: Chain = ()
     documents: tuple[Hit, ...] = ()  # given in the pool row; otherwise retrieved with the demo's question
+    chain_given: bool = False  # the row states its decomposition, possibly none ("chain": [] for one hop)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class DemoPool:
 
     @property
     def with_chain_count(self) -> int:
-        return sum(1 for d in self.demos if d.chain)
+        return sum(1 for d in self.demos if d.chain or d.chain_given)
 
     # -- selection -------------------------------------------------------------------------------------------
     def select(self, question: str, m: int, how: str = "fixed", question_id: str | None = None,
@@ -132,7 +134,7 @@ class DemoPool:
         return self._retrieved[key]
 
     def replace_chains(self, chains: dict[str, Chain]) -> "DemoPool":
-        demos = [replace(d, chain=chains[d.id]) if d.id in chains else d for d in self.demos]
+        demos = [replace(d, chain=chains[d.id], chain_given=True) if d.id in chains else d for d in self.demos]
         return DemoPool(demos, self.source, self.skipped)
 
 
@@ -170,7 +172,8 @@ def demo_from_row(row: Any, number: int) -> Demo:
     if not question or not answer:
         raise ValueError("needs a non-empty question and answer")
     demo_id = str(row.get("id", row.get("_id", number)))
-    return Demo(demo_id, question, answer, _chain(row), _documents(row, demo_id))
+    given = "chain" in row or "question_decomposition" in row
+    return Demo(demo_id, question, answer, _chain(row), _documents(row, demo_id), given)
 
 
 _HOP_REF = re.compile(r"#(\d+)")
@@ -219,7 +222,7 @@ def generate_chains(pool: DemoPool, solve: Solver, cache_file: Path | None = Non
     chains: dict[str, Chain] = {}
     stats = {"tried": 0, "kept": 0, "had_chain": pool.with_chain_count}
     for demo in pool.demos:
-        if demo.chain:
+        if demo.chain or demo.chain_given:
             continue
         if demo.id not in done:
             answer, chain = solve(demo)

@@ -116,6 +116,8 @@ def _account(gen: Generation, reused: int, prepared_s: float) -> Generation:
 
     gen = replace(gen, cached_prompt_tokens=reused, latency_s=gen.latency_s + prepared_s,
                   compute_s=gen.compute_s + prepared_s, cost_usd=0.0)
+    if getattr(gen, "prefill_s", None) is not None:
+        gen.prefill_s += prepared_s
     gen.cost_usd = cost_of(gen)
     return gen
 

@@ -1,0 +1,117 @@
+"""Lab stage `ask`: the demo questions under each answering strategy — the model alone, RAG, a step-by-step
+prompt, DRAG, IterDRAG and self-consistency — with accuracy, effective context, latency and cost per question.
+
+The questions, their gold answers, the demonstration pool and the documents are the project's own demo QA set
+(`llmopt demo-data DIR --only qa`), ingested once into an index beside the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...paths import atomic_write_text
+from ..plots import scatter
+from ..registry import LabContext, LadderRow, StageResult, Table, stage
+
+
+@dataclass(frozen=True)
+class Setting:
+    rung: str
+    settings: dict
+
+    @property
+    def label(self) -> str:
+        s = self.settings
+        parts = [s["strategy"]] + [f"{key}={s[key]}" for key in ("k", "m", "n", "samples") if key in s]
+        if s.get("prompt"):
+            parts.append(f"prompt={s['prompt']}")
+        return " ".join(parts)
+
+
+def settings(quick: bool) -> list[Setting]:
+    k = 2 if quick else 3
+    chosen = [Setting("baseline prompt", {"strategy": "none"}),
+              Setting("RAG", {"strategy": "rag", "k": k}),
+              Setting("DRAG", {"strategy": "drag", "k": k, "m": 2}),
+              Setting("IterDRAG", {"strategy": "iterdrag", "k": k, "m": 2, "n": 2 if quick else 3})]
+    if not quick:
+        chosen.insert(2, Setting("RAG + step by step", {"strategy": "rag", "k": k, "prompt": "cot",
+                                                          "max_tokens": 128}))
+        chosen.append(Setting("RAG + self-consistency", {"strategy": "rag", "k": k, "samples": 3}))
+    return chosen
+
+
+def demo_set(ctx: LabContext) -> tuple[list[dict], Path, str]:
+    """The questions, the demonstration pool file, and an index over the QA documents (built once)."""
+    from ...demo import write_demo_data
+    from ...ingest import ingest
+
+    data = ctx.out_dir / "data"
+    write_demo_data(data, ["qa"])
+    index = str(ctx.out_dir / "qa-index")
+    ingest([data / "qa" / "corpus"], index=index)
+    questions = [json.loads(line) for line in (data / "qa" / "questions.jsonl").read_text().splitlines() if line]
+    if ctx.quick:
+        questions = [q for q in questions if q["id"] in ("q1", "q5", "q7")]
+    return questions, data / "qa" / "demos.jsonl", index
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@stage("ask", order=30, budget_s=900,
+       description="demo questions under each strategy: none, RAG, step-by-step, DRAG, IterDRAG, self-consistency")
+def run(ctx: LabContext) -> StageResult:
+    from ...rag.answers import matches
+    from ...rag.api import Asker, close_retrievers
+    from ...rag.config import AskConfig
+
+    questions, pool, index = demo_set(ctx)
+    rows, ladder, points, records = [], [], {}, []
+    for setting in settings(ctx.quick):
+        extra = {"max_tokens": 16, "step_tokens": 24} if ctx.quick else {"max_tokens": 32}
+        config = AskConfig.make(**{**extra, **setting.settings}, model=ctx.model,
+                                index=None if setting.settings["strategy"] == "none" else index,
+                                demos=str(pool) if setting.settings["strategy"] in ("drag", "iterdrag") else None)
+        asker = Asker(config)
+        answers = [asker.ask(q["question"], question_id=q["id"]) for q in questions]
+        correct = [matches(a.answer, q["answer"]) for a, q in zip(answers, questions)]
+        records += [{"setting": setting.label, "id": q["id"], "gold": q["answer"], "correct": ok, **a.to_dict()}
+                    for a, q, ok in zip(answers, questions, correct)]
+        rows.append(_row(setting, answers, correct))
+        low, high = wilson(sum(correct), len(correct))
+        mean = lambda key: sum(getattr(a.usage, key) for a in answers) / len(answers)
+        ladder.append(LadderRow(setting.rung, f"{setting.label} {ctx.model}", "acc", sum(correct) / len(correct),
+                                low, high, mean("latency_s"), mean("cost_usd"), len(correct)))
+        points[setting.label] = ([mean("effective_context_tokens")], [sum(correct) / len(correct)])
+    close_retrievers()
+    atomic_write_text(ctx.path("ask", "answers.jsonl"), "".join(json.dumps(r, default=str) + "\n" for r in records))
+    plot = scatter(ctx.path("plots", "ask_accuracy_vs_context.png"), points, "Accuracy against effective context",
+                   "effective context tokens per question", "accuracy", logx=True, frontier=True)
+    table = Table(["setting", "accuracy", "95% CI", "effective context", "cached tokens", "calls", "latency s",
+                   "cost $", "parse failures"], rows,
+                  f"Means per question over {len(questions)} demo questions; answers in ask/answers.jsonl.")
+    best = max(ladder, key=lambda r: (r.value, -(r.latency_s or 0)))
+    summary = (f"{len(questions)} demo questions under {len(ladder)} settings with {ctx.model}. Best: "
+               f"{best.config} at accuracy {best.value:.2f}. Effective context counts every input token of every "
+               "call (samples, sub-questions, judge calls); cached tokens were served by the prefix cache.")
+    return StageResult(summary, [table], [("Accuracy against effective context", plot)], ladder,
+                       metrics={r[0]: dict(zip(table.columns[1:], r[1:])) for r in rows})
+
+
+def _row(setting: Setting, answers: list, correct: list[bool]) -> list:
+    n = len(answers)
+    low, high = wilson(sum(correct), n)
+    mean = lambda key: sum(getattr(a.usage, key) for a in answers) / n
+    return [setting.label, round(sum(correct) / n, 3), f"[{low:.2f}, {high:.2f}]",
+            round(mean("effective_context_tokens")), round(mean("cached_prompt_tokens")), round(mean("calls"), 1),
+            round(mean("latency_s"), 2), mean("cost_usd"), sum(a.parse_failures for a in answers)]
