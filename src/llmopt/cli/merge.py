@@ -19,6 +19,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random methods (dare_*, della*)."),
         max_shard_size: str = typer.Option("5GB", "--max-shard-size", help="Largest output shard, e.g. 2GB."),
+        threads: int = typer.Option(1, "--threads", help="torch compute threads (the merge is memory-bound; one "
+                                                         "compute thread plus a reader thread is usually fastest)."),
         copy_tokenizer: bool = typer.Option(True, "--copy-tokenizer/--no-copy-tokenizer",
                                             help="Copy the tokenizer files into the output."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -37,7 +39,8 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, completed=done, total=total, description=name[-40:])
 
             result = run_merge(config, out_dir, dry_run=dry_run, overwrite=overwrite, seed=seed,
-                               max_shard_size=max_shard_size, copy_tokenizer=copy_tokenizer, progress=advance)
+                               max_shard_size=max_shard_size, copy_tokenizer=copy_tokenizer, threads=threads,
+                               progress=advance)
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {warning}", highlight=False)
         if json_out:

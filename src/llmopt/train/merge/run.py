@@ -8,6 +8,7 @@ models'.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -66,12 +67,14 @@ class MergeResult:
 
 def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union[str, Path, None] = None, *,
               dry_run: bool = False, overwrite: bool = False, seed: int = 0,
-              max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True,
+              max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True, threads: int | None = 1,
               progress: Progress | None = None) -> MergeResult:
     """Merge models as a mergekit-style config says and write an HF model folder to out_dir.
 
     config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
-    With dry_run, only plan (no tensor data is read) and return the plan in the result."""
+    threads: torch compute threads during the merge (None: leave torch's setting). The math is memory-bound
+    and a reader thread already overlaps I/O with it; more OpenMP threads mostly wait on each other, badly so
+    on a shared machine. With dry_run, only plan (no tensor data is read) and return the plan in the result."""
     started = time.perf_counter()
     base_dir = Path(config).resolve().parent if isinstance(config, (str, Path)) else None
     merge_config = load_config(config)
@@ -82,10 +85,22 @@ def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union
     if not dry_run:
         if out_dir is None:
             raise ConfigError("no output folder given; pass --out DIR (or dry_run=True to only plan)")
-        result.resumed_shards = execute(plan, Path(out_dir), overwrite=overwrite, copy_tokenizer=copy_tokenizer,
-                                        progress=progress)
+        with _torch_threads(threads):
+            result.resumed_shards = execute(plan, Path(out_dir), overwrite=overwrite,
+                                            copy_tokenizer=copy_tokenizer, progress=progress)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def execute(plan: MergePlan, out_dir: Path, *, overwrite: bool = False, copy_tokenizer: bool = True,
@@ -183,26 +198,35 @@ def load_inputs(plan: MergePlan, reader: TensorReader, task: TensorTask) -> list
 
 def merge_tensor(plan: MergePlan, task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor:
     """One output tensor from its inputs: dtype handling as mergekit (convert to `dtype`, promote), vocabulary
-    alignment, the method, the output dtype, and a finiteness check."""
+    alignment, the method, the output dtype, and a finiteness check. `inputs` is consumed (the list is
+    emptied as the method goes), so that no input outlives its use."""
     if not all(t.is_floating_point() for t in inputs):
         return _agreed_buffer(task, inputs)
-    if plan.config.dtype:
-        inputs = [t.to(getattr(torch, plan.config.dtype)) for t in inputs]
-    common = inputs[0].dtype
-    for tensor in inputs[1:]:
-        common = torch.promote_types(common, tensor.dtype)
-    inputs = [t.to(common) for t in inputs]
+    common = getattr(torch, plan.config.dtype) if plan.config.dtype else inputs[0].dtype
+    if not plan.config.dtype:
+        for tensor in inputs[1:]:
+            common = torch.promote_types(common, tensor.dtype)
+    inputs[:] = [t.to(common) for t in inputs]
     if task.vocab:
         alignment = plan.alignment
-        inputs = align_rows(inputs, [alignment.permutations[s.model] for s in task.sources], alignment.rows,
-                            task.base_index, alignment.real_rows)
+        inputs[:] = align_rows(inputs, [alignment.permutations[s.model] for s in task.sources], alignment.rows,
+                               task.base_index, alignment.real_rows)
     generator = _generator(plan.seed, task.name) if plan.method.randomized else None
     merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, generator)
+    inputs.clear()
     merged = merged.to(SAFETENSORS_DTYPES[task.dtype])
-    if not bool(torch.isfinite(merged).all()):
+    if not _finite(merged):
         raise MergeError(f"tensor {task.name} has NaN or Inf values after the {plan.method.name} merge; check the "
                          "inputs for NaN/Inf and the parameters (weights summing to zero, extreme lambda)")
     return merged
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    """NaN and Inf propagate through a sum, so a finite float32 sum proves every entry finite at the cost of one
+    read (no boolean tensor); only a non-finite sum needs the entry-wise check (it may be mere overflow)."""
+    if bool(torch.isfinite(tensor.sum(dtype=torch.float32))):
+        return True
+    return bool(torch.isfinite(tensor).all())
 
 
 def _agreed_buffer(task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor:

@@ -16,11 +16,11 @@ def breadcrumbs(base: torch.Tensor, others: Sequence[torch.Tensor], weights: Seq
                 densities: Sequence[float], gammas: Sequence[float], *, consensus: bool = False,
                 normalize: bool = False, rescale: bool = False, lambda_: float = 1.0) -> torch.Tensor:
     return combine(base, others, weights, normalize=normalize, consensus=consensus, lambda_=lambda_,
-                   sparsify=lambda delta, i: magnitude_outliers(delta, densities[i], gammas[i], rescale))
+                   sparsify=lambda delta, i: magnitude_outliers(delta, densities[i], gammas[i], rescale, inplace=True))
 
 
 def _crumbs(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return magnitude_outliers(delta, p["density"], p["gamma"], p["rescale"])
+    return magnitude_outliers(delta, p["density"], p["gamma"], p["rescale"], inplace=True)
 
 
 _GAMMA = Param("gamma", "non_base", 0.01, help="fraction of largest-magnitude entries dropped as outliers")

@@ -17,11 +17,11 @@ def dare(base: torch.Tensor, others: Sequence[torch.Tensor], weights: Sequence[f
          lambda_: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random drop-and-rescale of each task vector, then a (sign-consensus when `consensus`) weighted sum."""
     return combine(base, others, weights, normalize=normalize, consensus=consensus, lambda_=lambda_,
-                   sparsify=lambda delta, i: bernoulli(delta, densities[i], rescale, generator))
+                   sparsify=lambda delta, i: bernoulli(delta, densities[i], rescale, generator, inplace=True))
 
 
 def _drop(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return bernoulli(delta, p["density"], p["rescale"], p["generator"])
+    return bernoulli(delta, p["density"], p["rescale"], p["generator"], inplace=True)
 
 
 for _name, _consensus in (("dare_linear", False), ("dare_ties", True)):

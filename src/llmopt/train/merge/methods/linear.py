@@ -9,23 +9,30 @@ import torch
 from . import MergeMethod, Param, register, values
 
 
-def linear(tensors: Sequence[torch.Tensor], weights: Sequence[float], normalize: bool = True) -> torch.Tensor:
-    """sum_i w_i x_i, divided by sum_i w_i when normalize; accumulated in float32 (float64 stays float64)."""
+def linear(tensors: list[torch.Tensor], weights: Sequence[float], normalize: bool = True,
+           inplace: bool = False) -> torch.Tensor:
+    """sum_i w_i x_i, divided by sum_i w_i when normalize; accumulated in float32 (float64 stays float64).
+    With inplace, the tensors are consumed: the first becomes the result, the list entries are dropped."""
     first = tensors[0]
     if not first.is_floating_point():
         raise TypeError("linear merging needs floating-point tensors")
     work = torch.float64 if first.dtype == torch.float64 else torch.float32
     coefficients = torch.tensor(list(weights), dtype=work)
-    merged = torch.zeros(first.shape, dtype=work)
-    for tensor, coefficient in zip(tensors, coefficients):
-        merged.addcmul_(tensor.to(work), coefficient)
+    if inplace and first.dtype == work:
+        merged, start = first.mul_(coefficients[0]), 1
+    else:
+        merged, start = torch.zeros(first.shape, dtype=work), 0
+    for i in range(start, len(coefficients)):
+        merged.addcmul_(tensors[i].to(work), coefficients[i])
+        if inplace:
+            tensors[i] = None
     if normalize:
         merged.div_(coefficients.sum())
     return merged.to(first.dtype)
 
 
 def _apply(tensors, base_index, shared, per_input, generator=None):
-    return linear(tensors, values(per_input, "weight"), normalize=shared["normalize"])
+    return linear(tensors, values(per_input, "weight"), normalize=shared["normalize"], inplace=True)
 
 
 register(MergeMethod(

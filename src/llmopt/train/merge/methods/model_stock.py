@@ -39,7 +39,9 @@ def model_stock(base: torch.Tensor, others: Sequence[torch.Tensor], filter_wise:
 
 def _apply(tensors, base_index, shared, per_input, generator=None):
     others = [t for i, t in enumerate(tensors) if i != base_index]
-    return model_stock(tensors[base_index], others, filter_wise=shared["filter_wise"])
+    base = tensors[base_index]
+    tensors.clear()
+    return model_stock(base, others, filter_wise=shared["filter_wise"])
 
 
 register(MergeMethod(

@@ -11,10 +11,10 @@ EPS = 1e-8
 
 
 def slerp(t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = DOT_THRESHOLD,
-          eps: float = EPS) -> torch.Tensor:
+          eps: float = EPS, inplace: bool = False) -> torch.Tensor:
     """Interpolate from v0 (t=0) to v1 (t=1) along the great circle between their directions, keeping their
     magnitudes' linear mix; nearly colinear or antipodal pairs fall back to linear interpolation. Computed in
-    float32 (float64 stays float64); the result has v0's dtype."""
+    float32 (float64 stays float64); the result has v0's dtype. With inplace, v0 may be overwritten."""
     if not v0.is_floating_point():
         raise TypeError("SLERP needs floating-point tensors")
     work = torch.float64 if v0.dtype == torch.float64 else torch.float32
@@ -34,13 +34,15 @@ def slerp(t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = D
         sin_theta = torch.sin(theta)
         coef_a = (torch.sin((1 - t) * theta) / sin_theta).item()
         coef_b = (torch.sin(t * theta) / sin_theta).item()
-    merged = a * coef_a
+    merged = a.mul_(coef_a) if inplace or a.data_ptr() != v0.data_ptr() else a * coef_a  # a copy is ours
     merged.add_(b * coef_b)
     return merged.reshape(v0.shape).to(v0.dtype)
 
 
 def _apply(tensors, base_index, shared, per_input, generator=None):
-    return slerp(shared["t"], tensors[base_index], tensors[1 - base_index])
+    v0, v1 = tensors[base_index], tensors[1 - base_index]
+    tensors.clear()  # the executor owns the inputs: let the merge overwrite them
+    return slerp(shared["t"], v0, v1, inplace=True)
 
 
 register(MergeMethod(

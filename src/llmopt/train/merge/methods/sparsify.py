@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import torch
 
-_EXACT_BELOW = 1 << 20  # under a million values a direct selection is as fast as bracketing
-_SAMPLE = 1 << 16
-_MARGIN = 1024  # sample positions either side of the target: ~8 standard deviations of a sample quantile
+_EXACT_BELOW = 1 << 15  # below this a direct selection is as fast as bracketing
 
 
 def kth_smallest(values: torch.Tensor, k: int) -> float:
@@ -23,11 +21,13 @@ def kth_smallest(values: torch.Tensor, k: int) -> float:
         raise ValueError(f"k={k} out of range for {n} values")
     if n <= _EXACT_BELOW:
         return torch.kthvalue(values, k).values.item()
+    size = max(1024, min(1 << 14, n // 64))  # sample size; its quantiles scatter by ~sqrt(size)/2 positions
+    margin = 4 * int(size ** 0.5) + 16  # ~8 standard deviations either side of the target
     generator = torch.Generator().manual_seed(0)  # the result is exact; the sample only sets the bracket
-    sample = values[torch.randint(0, n, (_SAMPLE,), generator=generator)].sort().values
-    position = int((k - 1) / n * _SAMPLE)
-    low = sample[position - _MARGIN].item() if position - _MARGIN >= 0 else -float("inf")
-    high = sample[position + _MARGIN].item() if position + _MARGIN < _SAMPLE else float("inf")
+    sample = values[torch.randint(0, n, (size,), generator=generator)]
+    position = int((k - 1) / n * size)
+    low = torch.kthvalue(sample, position - margin + 1).values.item() if position - margin >= 0 else -float("inf")
+    high = torch.kthvalue(sample, position + margin + 1).values.item() if position + margin < size else float("inf")
     below = int(torch.count_nonzero(values < low))
     inside = values[(values >= low) & (values <= high)]
     rank = k - below
@@ -48,11 +48,12 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, zeros_matter: 
         return torch.zeros_like(values, dtype=torch.bool)
     low = kth_smallest(flat, start + 1) if start > 0 else None
     high = kth_smallest(flat, stop) if stop < n else None
-    keep = torch.ones_like(flat, dtype=torch.bool)
     if low is not None:
-        keep &= flat > low
-    if high is not None:
-        keep &= flat < high
+        keep = flat > low
+        if high is not None:
+            keep &= flat < high
+    else:
+        keep = flat < high if high is not None else torch.ones_like(flat, dtype=torch.bool)
     for boundary in {low, high} - {None}:
         if boundary == 0 and not zeros_matter:
             continue
@@ -62,23 +63,26 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, zeros_matter: 
     return keep.reshape(values.shape)
 
 
-def rescaled(tensor: torch.Tensor, keep: torch.Tensor, rescale: bool, eps: float = 1e-7) -> torch.Tensor:
-    """tensor * keep; with rescale, scaled so its L1 norm matches the unmasked tensor's (mergekit 0.1.5)."""
-    masked = tensor * keep.to(tensor.dtype)
-    if not rescale:
+def rescaled(tensor: torch.Tensor, keep: torch.Tensor, rescale: bool, magnitudes: torch.Tensor | None = None,
+             inplace: bool = False, eps: float = 1e-7) -> torch.Tensor:
+    """tensor * keep; with rescale, scaled so its L1 norm matches the unmasked tensor's (mergekit 0.1.5).
+    `magnitudes` (|tensor|, flattened, ours to overwrite) saves recomputing it; inplace overwrites tensor."""
+    if rescale:
+        if magnitudes is None or magnitudes.dtype != tensor.dtype:  # norms in the tensor's dtype, as mergekit
+            magnitudes = tensor.abs().reshape(-1)
+        before = magnitudes.sum()
+        after = magnitudes.mul_(keep.reshape(-1)).sum()
+    masked = tensor.mul_(keep) if inplace else tensor * keep
+    if not rescale or before < eps or after < eps:
         return masked
-    before = tensor.abs().sum()
-    after = masked.abs().sum()
-    if before < eps or after < eps:
-        return masked
-    return masked * (before / after)
+    return masked.mul_(before / after)
 
 
 def _magnitudes(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.abs().reshape(-1).float()
 
 
-def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False) -> torch.Tensor:
+def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inplace: bool = False) -> torch.Tensor:
     """Keep the `density` fraction of entries with the largest magnitude (at least one), zero the rest."""
     if density >= 1:
         return tensor
@@ -86,12 +90,13 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False) -> to
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    keep = rank_window_mask(_magnitudes(tensor), n - k, n)
-    return rescaled(tensor, keep.reshape(tensor.shape), rescale)
+    magnitudes = _magnitudes(tensor)
+    keep = rank_window_mask(magnitudes, n - k, n)
+    return rescaled(tensor, keep.reshape(tensor.shape), rescale, magnitudes, inplace)
 
 
-def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01,
-                       rescale: bool = False) -> torch.Tensor:
+def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01, rescale: bool = False,
+                       inplace: bool = False) -> torch.Tensor:
     """Drop the `gamma` fraction of largest magnitudes, then the smallest, keeping a `density` fraction."""
     if density >= 1:
         return tensor
@@ -99,8 +104,9 @@ def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01
     kept = int(density * n)
     top = int(gamma * n)
     bottom = max(0, n - kept - top)  # fewer outliers dropped when density + gamma > 1
-    keep = rank_window_mask(_magnitudes(tensor), bottom, bottom + kept)
-    return rescaled(tensor, keep.reshape(tensor.shape), rescale)
+    magnitudes = _magnitudes(tensor)
+    keep = rank_window_mask(magnitudes, bottom, bottom + kept)
+    return rescaled(tensor, keep.reshape(tensor.shape), rescale, magnitudes, inplace)
 
 
 def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
@@ -109,13 +115,13 @@ def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
 
 
 def bernoulli(tensor: torch.Tensor, density: float, rescale: bool = True,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              generator: torch.Generator | None = None, inplace: bool = False) -> torch.Tensor:
     """Keep each entry independently with probability `density` (DARE)."""
     if density >= 1:
         return tensor
     work = tensor.to(_work_dtype(tensor))
     keep = torch.rand(tensor.shape, generator=generator, device=tensor.device) < density
-    return rescaled(work, keep, rescale).to(tensor.dtype)
+    return rescaled(work, keep, rescale, inplace=inplace or work.data_ptr() != tensor.data_ptr()).to(tensor.dtype)
 
 
 def della_magprune(tensor: torch.Tensor, density: float, epsilon: float, rescale: bool = True,

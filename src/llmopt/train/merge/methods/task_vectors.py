@@ -30,55 +30,76 @@ def task_vector_params(*, normalize: bool, rescale: bool) -> tuple[Param, ...]:
     )
 
 
-def sign_consensus(deltas: torch.Tensor) -> torch.Tensor:
-    """Where each (weighted) delta agrees in sign with the elected sign: the sign of the summed deltas, ties
-    going to +. Zero entries agree with nothing, so they do not count towards the normalising weight."""
-    elected = torch.where(deltas.sum(dim=0) >= 0, 1, -1).to(deltas.dtype)
-    return deltas.sign() == elected
+def keep_agreeing_(deltas: Sequence[torch.Tensor]) -> None:
+    """Zero, in place, the entries of each (weighted) delta whose sign disagrees with the elected sign: the sign
+    of the summed deltas, ties going to +. Zero entries agree with nothing (they then count nowhere)."""
+    total = deltas[0].clone()
+    for delta in deltas[1:]:
+        total += delta
+    elected = (total >= 0).to(total.dtype).mul_(2).sub_(1)  # +1 / -1
+    del total
+    for delta in deltas:
+        delta.mul_(elected).clamp_(min=0).mul_(elected)  # x*s > 0 exactly where sign(x) == s; s*s == 1
 
 
-def combine(base: torch.Tensor, others: Sequence[torch.Tensor], weights: Sequence[float], *,
+def combine(base: torch.Tensor, others: list[torch.Tensor], weights: Sequence[float], *,
             normalize: bool, consensus: bool, lambda_: float = 1.0,
-            sparsify: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> torch.Tensor:
-    """Merge task vectors (others - base) into base; sparsify(delta, i) thins input i's task vector."""
+            sparsify: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+            inplace: bool = False) -> torch.Tensor:
+    """Merge task vectors (others - base) into base; sparsify(delta, i) thins input i's task vector.
+
+    With inplace, base and others are consumed (overwritten, and others' list entries dropped as they turn into
+    task vectors), so the merge holds no more than the inputs plus two tensors of scratch."""
     if not others:
         return base
-    deltas = base.new_empty((len(others), *base.shape))
-    for i, other in enumerate(others):
-        delta = other.to(base.dtype) - base
-        deltas[i] = sparsify(delta, i) if sparsify is not None else delta
-        del delta
-    w = torch.tensor(list(weights), dtype=deltas.dtype).reshape(-1, *([1] * base.dim()))
-    deltas.mul_(w)
+    deltas = []
+    for i, weight in enumerate(weights):
+        other = others[i]
+        if inplace:
+            others[i] = None
+        delta = other.sub_(base) if inplace and other.dtype == base.dtype else other.to(base.dtype) - base
+        del other
+        if sparsify is not None:
+            delta = sparsify(delta, i)
+        deltas.append(delta.mul_(weight))  # delta is always a tensor of our own here
+    divisor = None
     if consensus:
-        agree = sign_consensus(deltas)
-        mixed = (deltas * agree).sum(dim=0)
-        divisor = (w * agree).sum(dim=0)
-        divisor[divisor == 0] = 1
-    else:
-        mixed = deltas.sum(dim=0)
-        divisor = w.sum(dim=0)
-        divisor[divisor.abs() < 1e-8] = 1
+        keep_agreeing_(deltas)
+        if normalize:  # the sum of the weights of the agreeing entries
+            divisor = torch.zeros_like(base)
+            for delta, weight in zip(deltas, weights):
+                divisor.add_(delta != 0, alpha=weight)
+            divisor.masked_fill_(divisor == 0, 1)
+    elif normalize:
+        divisor = torch.tensor(list(weights), dtype=base.dtype).sum()
+        divisor = divisor if divisor.abs() >= 1e-8 else torch.ones_like(divisor)
+    mixed = deltas[0]
+    for delta in deltas[1:]:
+        mixed += delta
     del deltas
-    if normalize:
+    if divisor is not None:
         mixed /= divisor
     if lambda_ != 1:
         mixed *= lambda_
-    return (base + mixed).to(base.dtype)
+    merged = base.add_(mixed) if inplace else base + mixed
+    return merged.to(base.dtype)
 
 
 def apply_with(sparsifier: Sparsifier | None, consensus: bool) -> Callable[..., torch.Tensor]:
     """The registry adapter of a task-vector method: split base from the others and read the parameters."""
 
     def apply(tensors, base_index, shared, per_input, generator=None):
+        # the executor owns `tensors` (freshly read): the merge may overwrite them to save memory
         others = [t for i, t in enumerate(tensors) if i != base_index]
+        base = tensors[base_index]
+        tensors.clear()  # combine drops each model's tensor as soon as it has become a task vector
         params = [p for i, p in enumerate(per_input) if i != base_index]
 
         def thin(delta: torch.Tensor, i: int) -> torch.Tensor:
             return sparsifier(delta, {**shared, **params[i], "generator": generator})
 
-        return combine(tensors[base_index], others, [p["weight"] for p in params],
+        return combine(base, others, [p["weight"] for p in params],
                        normalize=shared["normalize"], consensus=consensus, lambda_=shared["lambda"],
-                       sparsify=thin if sparsifier is not None else None)
+                       sparsify=thin if sparsifier is not None else None, inplace=True)
 
     return apply

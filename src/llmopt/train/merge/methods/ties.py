@@ -17,11 +17,11 @@ def ties(base: torch.Tensor, others: Sequence[torch.Tensor], weights: Sequence[f
          lambda_: float = 1.0) -> torch.Tensor:
     """TIES-merge task vectors into base: trim (magnitude, `density`), elect sign, disjoint mean."""
     return combine(base, others, weights, normalize=normalize, consensus=True, lambda_=lambda_,
-                   sparsify=lambda delta, i: magnitude(delta, densities[i], rescale))
+                   sparsify=lambda delta, i: magnitude(delta, densities[i], rescale, inplace=True))
 
 
 def _trim(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return magnitude(delta, p["density"], p["rescale"])
+    return magnitude(delta, p["density"], p["rescale"], inplace=True)  # the delta is ours
 
 
 register(MergeMethod(

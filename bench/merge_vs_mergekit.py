@@ -1,0 +1,215 @@
+"""llmopt merge vs mergekit, side by side: the same YAML (bench/merge_configs/<method>.yaml) through both CLIs on
+three fp32 SmolLM2-135M-shaped models (the embedded SmolLM2-135M converted to safetensors, plus two seeded
+Gaussian perturbations of it, one of them sharded), every output tensor compared, wall time and peak RSS of
+each command measured with /usr/bin/time -v.
+
+    .venv/bin/python bench/merge_vs_mergekit.py                      # every method (~10 min on 2 busy cores)
+    .venv/bin/python bench/merge_vs_mergekit.py --methods linear ties
+    .venv/bin/python bench/merge_vs_mergekit.py --quick              # tiny 30-layer models, to check the script
+
+One JSON line per method goes to bench/results/merge_vs_mergekit[_quick].jsonl; a rerun skips finished methods
+(--force redoes them). mergekit is installed into a cached throwaway environment (.llmopt/mergekit-venv).
+Targets: max |ours - mergekit| <= 1e-5 (DARE: statistics, its masks are random), time and RSS <= 0.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "bench" / "merge_configs"
+RESULTS = ROOT / "bench" / "results"
+METHODS = ["linear", "slerp", "task_arithmetic", "ties", "breadcrumbs", "model_stock", "dare_ties", "dare_linear",
+           "passthrough"]
+RANDOM = {"dare_ties", "dare_linear"}
+TOLERANCE = 1e-5
+NOISE = 0.05  # perturbation std, relative to each tensor's std: enough to take SLERP off its linear fallback
+
+
+def main() -> None:
+    args = _parse()
+    sys.path.insert(0, str(ROOT / "src"))
+    from llmopt.train.merge.mergekit_ref import ensure_mergekit
+
+    work = ROOT / "bench" / ".cache" / ("merge-quick" if args.quick else "merge")
+    models = _prepare_models(work / "models", args.quick)
+    python = ensure_mergekit(ROOT / ".llmopt" / "mergekit-venv", ROOT / "constraints.txt")
+    results_path = RESULTS / ("merge_vs_mergekit_quick.jsonl" if args.quick else "merge_vs_mergekit.jsonl")
+    done = _finished(results_path) if not args.force else set()
+    for method in args.methods:
+        if method in done:
+            print(f"{method}: done earlier, skipped (--force to redo)", file=sys.stderr)
+            continue
+        row = _bench(method, models, python.parent, work)
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(results_path, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        print(_line(row), file=sys.stderr)
+    print(_table(results_path))
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--quick", action="store_true", help="tiny random models instead of SmolLM2-135M")
+    parser.add_argument("--force", action="store_true", help="redo methods already in the results file")
+    return parser.parse_args()
+
+
+def _prepare_models(folder: Path, quick: bool) -> Path:
+    """base, v1 (sharded) and v2 under folder, made once."""
+    if (folder / "v2" / "config.json").is_file():
+        return folder
+    from llmopt.testing import make_tiny_llama
+
+    base = folder / "base"
+    if quick:
+        make_tiny_llama(base, seed=0, layers=30, tie_word_embeddings=True)
+    else:
+        from llmopt.models.hf import converted_folder
+
+        shutil.copytree(converted_folder("smollm2-135m"), base, dirs_exist_ok=True)
+    _perturb(base, folder / "v1", seed=1, shards=4)
+    _perturb(base, folder / "v2", seed=2, shards=1)
+    return folder
+
+
+def _perturb(base: Path, target: Path, seed: int, shards: int) -> None:
+    """A seeded variant of base: every floating tensor plus Gaussian noise of NOISE x its own std."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(base / "model.safetensors")
+    generator = torch.Generator().manual_seed(seed)
+    for name, tensor in tensors.items():
+        scale = NOISE * (tensor.std().item() if tensor.numel() > 1 else 1.0)
+        tensors[name] = tensor + torch.randn(tensor.shape, generator=generator) * scale
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("*.safetensors"))
+    names = list(tensors)
+    groups = [names[i::shards] for i in range(shards)]
+    files = ["model.safetensors"] if shards == 1 else [f"model-{i + 1:05d}-of-{shards:05d}.safetensors" for i in range(shards)]
+    for file, group in zip(files, groups):
+        save_file({n: tensors[n] for n in group}, tmp / file, metadata={"format": "pt"})
+    if shards > 1:
+        index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values())},
+                 "weight_map": {n: f for f, g in zip(files, groups) for n in g}}
+        (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+    os.replace(tmp, target)
+
+
+def _bench(method: str, models: Path, mergekit_bin: Path, work: Path) -> dict:
+    config = CONFIGS / f"{method}.yaml"
+    outputs = work / "outputs"
+    theirs, ours = outputs / f"mergekit-{method}", outputs / f"llmopt-{method}"
+    for folder in (theirs, ours):
+        shutil.rmtree(folder, ignore_errors=True)
+    _warm(models)
+    mk = _timed([str(mergekit_bin / "mergekit-yaml"), str(config), str(theirs), "--no-write-model-card", "--quiet",
+                 "--random-seed", "0"], cwd=models)
+    _warm(models)
+    llm = _timed([str(Path(sys.executable).parent / "llmopt"), "merge", str(config), "--out", str(ours), "--seed", "0",
+                  "--json"], cwd=models)
+    check = _dare_stats(ours, theirs, models / "base") if method in RANDOM else _exact(ours, theirs)
+    row = {"method": method, "mergekit": mk, "llmopt": llm, "time_ratio": round(llm["wall_s"] / mk["wall_s"], 3),
+           "rss_ratio": round(llm["max_rss_mb"] / mk["max_rss_mb"], 3), "equivalence": check,
+           "date": datetime.date.today().isoformat(), "machine": "2-core CPU (shared), 24 GiB, no GPU"}
+    row["pass"] = bool(check["pass"] and row["time_ratio"] <= 0.5 and row["rss_ratio"] <= 0.5)
+    shutil.rmtree(theirs, ignore_errors=True)
+    shutil.rmtree(ours, ignore_errors=True)
+    return row
+
+
+def _warm(models: Path) -> None:
+    """Read every input file once so that neither tool pays for cold disk reads."""
+    for file in models.rglob("*.safetensors"):
+        with open(file, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+
+
+_TIME_FIELDS = {"wall": re.compile(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)"),
+                "rss": re.compile(r"Maximum resident set size \(kbytes\): (\d+)")}
+
+
+def _timed(command: list[str], cwd: Path) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(["/usr/bin/time", "-v", *command], cwd=cwd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:2])} failed:\n{done.stderr[-3000:]}")
+    wall = _TIME_FIELDS["wall"].search(done.stderr)
+    hours, minutes, seconds = int(wall.group(1) or 0), int(wall.group(2)), float(wall.group(3))
+    rss_kb = int(_TIME_FIELDS["rss"].search(done.stderr).group(1))
+    return {"wall_s": round(hours * 3600 + minutes * 60 + seconds, 2), "max_rss_mb": round(rss_kb / 1024, 1)}
+
+
+def _exact(ours: Path, theirs: Path) -> dict:
+    from llmopt.train.merge.mergekit_ref import compare
+
+    result = compare(ours, theirs, tied=True)
+    result["pass"] = (result["max_abs_diff"] <= TOLERANCE and not result["only_ours"] and not result["only_theirs"]
+                      and not result["shape_mismatch"])
+    return result
+
+
+def _dare_stats(ours: Path, theirs: Path, base: Path) -> dict:
+    """DARE's masks are random, so compare what they should share: how many entries move off the base, and
+    the L1/L2 size of the merged task vector."""
+    from llmopt.train.merge.mergekit_ref import load_tensors
+
+    a, b, w = load_tensors(ours), load_tensors(theirs), load_tensors(base)
+    stats = {}
+    for label, tensors in (("llmopt", a), ("mergekit", b)):
+        changed = l1 = l2 = count = 0.0
+        for name, base_tensor in w.items():
+            delta = (tensors[name].double() - base_tensor.double())
+            changed += float(torch.count_nonzero(delta))
+            l1 += float(delta.abs().sum())
+            l2 += float((delta ** 2).sum())
+            count += delta.numel()
+        stats[label] = {"changed_fraction": changed / count, "mean_abs_delta": l1 / count, "rms_delta": (l2 / count) ** 0.5}
+    ratio_l1 = stats["llmopt"]["mean_abs_delta"] / stats["mergekit"]["mean_abs_delta"]
+    ratio_l2 = stats["llmopt"]["rms_delta"] / stats["mergekit"]["rms_delta"]
+    gap = abs(stats["llmopt"]["changed_fraction"] - stats["mergekit"]["changed_fraction"])
+    return {**stats, "l1_ratio": ratio_l1, "rms_ratio": ratio_l2, "changed_fraction_gap": gap,
+            "pass": abs(ratio_l1 - 1) <= 0.01 and abs(ratio_l2 - 1) <= 0.01 and gap <= 0.01}
+
+
+def _finished(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    return {json.loads(line)["method"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def _line(row: dict) -> str:
+    return (f"{row['method']}: mergekit {row['mergekit']['wall_s']} s / {row['mergekit']['max_rss_mb']} MB, "
+            f"llmopt {row['llmopt']['wall_s']} s / {row['llmopt']['max_rss_mb']} MB "
+            f"(time x{row['time_ratio']}, RSS x{row['rss_ratio']}), equivalence {'ok' if row['equivalence']['pass'] else 'FAIL'}")
+
+
+def _table(path: Path) -> str:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = ["| method | mergekit s | llmopt s | time ratio | mergekit RSS MB | llmopt RSS MB | RSS ratio | equivalence | pass |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        eq = row["equivalence"]
+        detail = (f"max abs diff {eq['max_abs_diff']:.1e}" if "max_abs_diff" in eq else
+                  f"L1 ratio {eq['l1_ratio']:.4f}, RMS ratio {eq['rms_ratio']:.4f}, changed-fraction gap {eq['changed_fraction_gap']:.4f}")
+        lines.append(f"| {row['method']} | {row['mergekit']['wall_s']} | {row['llmopt']['wall_s']} | {row['time_ratio']} | "
+                     f"{row['mergekit']['max_rss_mb']} | {row['llmopt']['max_rss_mb']} | {row['rss_ratio']} | {detail} | "
+                     f"{'yes' if row['pass'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
