@@ -140,7 +140,8 @@ def register(app: typer.Typer) -> None:
         spider: str = typer.Option(..., "--spider", help="A Spider-layout folder (dev.json, database/)."),
         split: str = typer.Option("dev", "--split", help="Which <split>.json to read."),
         db_ids: str = typer.Option(None, "--db-ids", help="Only these databases (comma-separated)."),
-        ids: str = typer.Option(None, "--ids", help="Only these question ids (JSON list file, e.g. bench/spider_ids.json)."),
+        ids: str = typer.Option(None, "--ids", help="Only these question ids (a JSON list file, e.g. "
+                                "bench/spider_ids.json)."),
         strategy: str = typer.Option(None, "--strategy", "-s", help=STRATEGY_HELP),
         examples: str = typer.Option(None, "--examples", "-e", help="Example pool (default: the split's questions "
                                      "from the other databases)."),

@@ -26,7 +26,7 @@ from ..stats import bootstrap_ci
 from ..types import Usage
 from .config import SQLConfig, make_config
 from .evaluate import execution_match
-from .examples import ExamplePool, SQLExample, load_examples
+from .examples import ExamplePool, load_examples
 from .hardness import LEVELS
 from .pipeline import SQLAnswer, TextToSQL
 from .safe import SafeDatabase
@@ -74,6 +74,14 @@ def evaluate_tasks(tasks: Sequence[SQLTask], config: SQLConfig, pool: ExamplePoo
         done[task.id] = record
         if on_result:
             on_result(record, len(tasks) - len(todo) + n, len(tasks))
+    return write_summary(out_dir, tasks, config)
+
+
+def write_summary(out_dir: str | Path, tasks: Sequence[SQLTask], config: SQLConfig) -> dict:
+    """Summarize the finished tasks in out/results.jsonl (unfinished ones are left out) into summary.json and
+    the report; a run stopped early (a time budget, Ctrl-C) still gets a summary of what it did."""
+    out_dir = Path(out_dir)
+    done = read_results(out_dir / "results.jsonl")
     records = [done[t.id] for t in tasks if t.id in done]
     summary = summarize(records, config)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))

@@ -51,33 +51,42 @@ def run(ctx: LabContext) -> StageResult:
     return _result(ctx, summaries, records, llm)
 
 
+def _ex(summary: dict, level: str | None = None) -> float:
+    """Execution accuracy in percent (overall or one hardness level); 0 when there were no questions."""
+    acc = summary if level is None else summary["by_hardness"][level]
+    return 100 * (acc["execution_accuracy"] or 0.0)
+
+
+def _ladder_row(strategy: str, summary: dict) -> LadderRow:
+    low, high = summary["execution_accuracy_ci"] or (None, None)
+    return LadderRow(RUNGS[strategy], summary["label"], "execution_accuracy", summary["execution_accuracy"] or 0.0,
+                     low, high, latency_s=summary["per_question"]["latency_s"],
+                     cost_usd=summary["per_question"]["cost_usd"], n=summary["count"])
+
+
+def _plots(ctx: LabContext, summaries: dict) -> list:
+    labels = list(summaries)
+    series = {"all": [_ex(summaries[s]) for s in labels]}
+    series.update({level: [_ex(summaries[s], level) for s in labels] for level in ("easy", "medium", "hard", "extra")})
+    bars = bar_chart(ctx.path("plots", "sql_accuracy.png"), labels, series, "Execution accuracy by strategy and "
+                     "hardness", "EX %")
+    points = {s: ([summaries[s]["per_question"]["latency_s"]], [_ex(summaries[s])]) for s in labels}
+    dots = scatter(ctx.path("plots", "sql_accuracy_latency.png"), points, "Accuracy against latency",
+                   "latency s / question", "EX %", frontier=True)
+    return [("Execution accuracy by strategy", bars), ("Accuracy against latency", dots)]
+
+
 def _result(ctx: LabContext, summaries: dict, records: dict, llm: MemoLLM) -> StageResult:
     overview = Table(OVERVIEW_COLUMNS, [overview_row(s["label"], s) for s in summaries.values()],
                      "Execution accuracy on the demo databases (95% bootstrap CI); latency and cost per question, "
                      "every call charged to each strategy that makes it.")
-    paired = paired_table({s: records[s] for s in summaries}, "zero")
-    labels = list(summaries)
-    bars = bar_chart(ctx.path("plots", "sql_accuracy.png"), labels,
-                     {"all": [100 * (summaries[s]["execution_accuracy"] or 0) for s in labels],
-                      **{level: [100 * (summaries[s]["by_hardness"][level]["execution_accuracy"] or 0) for s in labels]
-                         for level in ("easy", "medium", "hard", "extra")}},
-                     "Execution accuracy by strategy and hardness", "EX %")
-    points = scatter(ctx.path("plots", "sql_accuracy_latency.png"),
-                     {s: ([summaries[s]["per_question"]["latency_s"]], [100 * (summaries[s]["execution_accuracy"] or 0)])
-                      for s in labels}, "Accuracy against latency", "latency s / question", "EX %", frontier=True)
-    ladder = [LadderRow(RUNGS[s], summaries[s]["label"], "execution_accuracy", summaries[s]["execution_accuracy"] or 0.0,
-                        *(summaries[s]["execution_accuracy_ci"] or (None, None)),
-                        latency_s=summaries[s]["per_question"]["latency_s"],
-                        cost_usd=summaries[s]["per_question"]["cost_usd"], n=summaries[s]["count"])
-              for s in labels]
-    n = summaries["zero"]["count"]
-    text = (f"{n} questions over two generated SQLite databases (bookshop, university); each question's few-shot "
-            f"examples come from the other database. Model: {llm.model_id}. Execution accuracy: "
-            + ", ".join(f"{s} {100 * (summaries[s]['execution_accuracy'] or 0):.1f}%" for s in labels)
+    paired = paired_table(records, "zero")
+    text = (f"{summaries['zero']['count']} questions over two generated SQLite databases (bookshop, university); "
+            f"each question's few-shot examples come from the other database. Model: {llm.model_id}. Execution "
+            "accuracy: " + ", ".join(f"{s} {_ex(summary):.1f}%" for s, summary in summaries.items())
             + f". {llm.hits} model calls were shared between strategies and computed once."
             + (" Quick mode: two questions only; run without --quick for all 48." if ctx.quick else ""))
-    return StageResult(text, [overview, paired], [("Execution accuracy by strategy", bars),
-                                                  ("Accuracy against latency", points)], ladder,
-                       metrics={s: {k: summaries[s][k] for k in ("count", "execution_accuracy",
-                                                                  "execution_accuracy_ci", "by_hardness",
-                                                                  "per_question")} for s in labels})
+    metrics = {s: {k: summary[k] for k in ("count", "execution_accuracy", "execution_accuracy_ci", "by_hardness",
+                                            "per_question")} for s, summary in summaries.items()}
+    return StageResult(text, [overview, paired], _plots(ctx, summaries),
+                       [_ladder_row(s, summary) for s, summary in summaries.items()], metrics)
