@@ -79,7 +79,8 @@ class PrefixCache:
                 state.prefill(tokens[:shared])
                 self._store(tuple(tokens[:shared]), state)
             prepared_s = time.perf_counter() - started
-            gen = llm.generate(prompt.text, **params)
+            run_here = getattr(state, "generate", None)  # engines that keep no state run the call themselves
+            gen = run_here(prompt.text, tokens, **params) if run_here else llm.generate(prompt.text, **params)
         return _account(gen, state.reused(held, len(tokens)), prepared_s)
 
     def _restore(self, state: EngineState, tokens: Sequence[int]) -> None:

@@ -50,6 +50,7 @@ class Run:
     steps: list[Step] = field(default_factory=list)
     _searches: dict[tuple[str, int], list[Hit]] = field(default_factory=dict)
     _token_counts: dict[str, int] = field(default_factory=dict)
+    _chosen: dict[int, list] = field(default_factory=dict)
 
     def search(self, query: str, k: int) -> list[Hit]:
         """The k best chunks for a query, best first (cached: samples and the planner ask again)."""
@@ -65,8 +66,9 @@ class Run:
     def demonstrations(self, m: int, k: int) -> list[ShownDemo]:
         if self.pool is None or m <= 0:
             return []
-        chosen = self.pool.select(self.question, m, self.demo_selection, self.question_id)
-        return self.pool.shown(chosen, k, self.retriever)
+        if m not in self._chosen:  # the planner asks many times; similarity selection embeds the question once
+            self._chosen[m] = self.pool.select(self.question, m, self.demo_selection, self.question_id)
+        return self.pool.shown(self._chosen[m], k, self.retriever)
 
     def count(self, text: str) -> int:
         if text not in self._token_counts:
