@@ -55,15 +55,42 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_plan(plan) -> None:
-    rows = []
+    from rich.table import Table
+
+    labels = {key: f"#{i}" for i, key in enumerate(plan.models)}
+    out.print(f"[bold]Merge plan[/]: {plan.method.name} ({plan.method.description})")
+    for key, label in labels.items():
+        role = " (base)" if plan.config.base_model and key == str(plan.config.base_model) else ""
+        out.print(f"  {label} {key}{role}", highlight=False)
+    tensors = Table(header_style="bold")
+    for column, wrap in (("tensor", False), ("shape", False), ("dtype", False), ("from", True),
+                         ("parameters", True), ("shard", False)):
+        tensors.add_column(column, no_wrap=not wrap, overflow="fold")
+    shard_of = {name: str(i + 1) for i, s in enumerate(plan.shards) for name in s.tensors}
     for task in plan.tasks:
-        sources = ", ".join(f"{s.model}:{s.name}" if s.name != task.name else s.model for s in task.sources)
-        params = ", ".join(f"{k}={fmt(v)}" for k, v in task.shared.items())
-        shard = next(s.file for s in plan.shards if task.name in s.tensors)
-        rows.append((task.name, "×".join(map(str, task.shape)), task.dtype, sources, params, shard))
-    out.print(table(f"Merge plan: {plan.method.name}", ["tensor", "shape", "dtype", "sources", "parameters", "shard"],
-                    rows))
-    out.print(table("Output shards", ["file", "tensors", "size"],
-                    [(s.file, len(s.tensors), human_bytes(s.nbytes)) for s in plan.shards]))
+        sources = " ".join(labels[s.model] + ("" if s.name == task.name else f":{s.name}") for s in task.sources)
+        tensors.add_row(task.name, "×".join(map(str, task.shape)), task.dtype, sources,
+                        _parameters(plan.method, task), shard_of[task.name])
+    if out.is_terminal:
+        out.print(tensors)
+    else:  # piped or redirected: rich would assume 80 columns and fold the tensor names
+        from rich.console import Console
+
+        Console(width=180, soft_wrap=True).print(tensors)
+    out.print(table("Output shards", ["shard", "file", "tensors", "size"],
+                    [(i + 1, s.file, len(s.tensors), human_bytes(s.nbytes)) for i, s in enumerate(plan.shards)]))
     out.print(f"{len(plan.tasks)} tensors, {plan.total_parameters:,} parameters, {human_bytes(plan.total_bytes)}; "
               f"working memory about {human_bytes(plan.peak_bytes_estimate)} (largest tensor group)")
+
+
+def _parameters(method, task) -> str:
+    """Shared values that differ from the method's defaults, then per-input values (base left out)."""
+    parts = [f"{name}={fmt(value)}" for name, value in task.shared.items()
+             if method.param(name) is None or method.param(name).default != value]
+    names = dict.fromkeys(name for values in task.per_input for name in values)
+    for name in names:
+        values = [values[name] for values in task.per_input if name in values]
+        if method.param(name) is not None and all(v == method.param(name).default for v in values):
+            continue
+        parts.append(f"{name}={'/'.join(fmt(v) for v in values)}")
+    return " ".join(parts)

@@ -77,15 +77,20 @@ def register(method: MergeMethod) -> MergeMethod:
     return method
 
 
+_loaded = False
+
+
 def _load() -> None:
-    if not _METHODS:
+    global _loaded
+    if not _loaded:  # importing one method module directly must not hide the others
         for module in _MODULES:
             importlib.import_module(f"{__name__}.{module}")
+        _loaded = True
 
 
 def method_names() -> list[str]:
     _load()
-    return list(_METHODS)
+    return sorted(_METHODS)
 
 
 def get_method(name: str) -> MergeMethod:
@@ -94,7 +99,7 @@ def get_method(name: str) -> MergeMethod:
     try:
         return _METHODS[name]
     except KeyError:
-        raise ConfigError(f"unknown merge_method {name!r}; supported: {', '.join(_METHODS)}") from None
+        raise ConfigError(f"unknown merge_method {name!r}; supported: {', '.join(method_names())}") from None
 
 
 def values(per_input: Sequence[dict[str, Any]], name: str) -> list[Any]:
