@@ -69,7 +69,7 @@ def finetune(config: FinetuneConfig | dict | str | Path, *, retriever: Retriever
     if retriever is None and cfg.rag_index:
         retriever = open_retriever(cfg.rag_index)
     session = Session.start(cfg, cfg.model)
-    prepared = prepare(cfg, session.renderer(cfg), retriever)
+    prepared = prepare(cfg, session.renderer(cfg), retriever, rag_k=cfg.rag_k)
     _emit(on_progress, session, "data", {"lines": prepared.report.lines()})
     return session.run(cfg, prepared, session.ce_objective(cfg), on_progress)
 
@@ -97,8 +97,8 @@ class Session:
     model: Any = None
     varlen: bool = True
 
-    @classmethod
-    def start(cls, settings: TrainSettings, spec: str) -> "Session":
+    @staticmethod
+    def make_accelerator(settings: TrainSettings):
         import torch
         from accelerate import Accelerator
         from accelerate.utils import set_seed
@@ -110,6 +110,11 @@ class Session:
         accelerator = Accelerator(cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()))
         set_seed(settings.seed)
         random.seed(settings.seed)
+        return accelerator
+
+    @classmethod
+    def start(cls, settings: TrainSettings, spec: str, accelerator=None) -> "Session":
+        accelerator = accelerator or cls.make_accelerator(settings)
         folder = model_folder(spec)
         return cls(accelerator, folder, load_tokenizer(folder))
 

@@ -62,10 +62,11 @@ class TrainSettings(BaseModel):
         return self.learning_rate or DEFAULT_LR[self.method]
 
 
-class FinetuneConfig(TrainSettings):
-    """`llmopt finetune`: adapt a model to a task or a format."""
+class DataSettings(BaseModel):
+    """What to train on: shared by `llmopt finetune` and `llmopt distill`."""
 
-    model: str = Field("default", description="Model spec to fine-tune: default, hf:FOLDER, a pack name, or a hub id.")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     data: Path = Field(..., description="Training data, JSONL: {\"messages\": [...]} or {\"prompt\": ..., \"completion\": ...} per line (an optional \"answer\" is the gold for the task metric).")
     eval: Path | None = Field(None, description="Evaluation data (same format); without it a held-out slice of the training data is used.")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training data held out for evaluation when no eval file is given.")
@@ -75,14 +76,20 @@ class FinetuneConfig(TrainSettings):
     dedup: bool = Field(True, description="Drop exact and near-duplicate training examples.")
     near_dup_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity (character 5-grams of the normalised text) at or above which two examples count as near-duplicates.")
     eval_overlap: Literal["refuse", "drop", "allow"] = Field("refuse", description="Training examples that (nearly) match an eval example: refuse to train, drop them, or allow them.")
-    rag_index: str | None = Field(None, description="Retrieval-augmented fine-tuning: an index name/folder; each prompt gets the documents retrieved for it (documents, then the question).")
-    rag_k: int = Field(4, ge=1, description="Documents retrieved per example with rag_index.")
 
     @model_validator(mode="after")
-    def _check(self) -> "FinetuneConfig":
+    def _check_template(self):
         if self.template == "raw" and self.system_prompt:
             raise ValueError("system_prompt needs template=chat")
         return self
+
+
+class FinetuneConfig(DataSettings, TrainSettings):
+    """`llmopt finetune`: adapt a model to a task or a format."""
+
+    model: str = Field("default", description="Model spec to fine-tune: default, hf:FOLDER, a pack name, or a hub id.")
+    rag_index: str | None = Field(None, description="Retrieval-augmented fine-tuning: an index name/folder; each prompt gets the documents retrieved for it (documents, then the question).")
+    rag_k: int = Field(4, ge=1, description="Documents retrieved per example with rag_index.")
 
 
 C = TypeVar("C", bound=BaseModel)

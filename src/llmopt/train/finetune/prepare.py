@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ...errors import InputError
 from ...retrieval import Retriever
-from .config import FinetuneConfig
+from .config import DataSettings
 from .data import Example, holdout_split, read_examples
 from .quality import DataReport, check_overlap, deduplicate
 from .template import Renderer, Tokenized
@@ -21,21 +21,33 @@ class Prepared:
     report: DataReport
 
 
-def prepare(config: FinetuneConfig, renderer: Renderer, retriever: Retriever | None = None) -> Prepared:
+def prepare(config: DataSettings, renderer: Renderer, retriever: Retriever | None = None, *,
+            rag_k: int = 4) -> Prepared:
+    train, evaluation, report = load_split(config)
+    if retriever is not None:
+        from .rag import augment
+
+        train, evaluation = augment(train, retriever, rag_k), augment(evaluation, retriever, rag_k)
+    return tokenize_split(config, renderer, train, evaluation, report)
+
+
+def load_split(config: DataSettings, require_answer: bool = True) -> tuple[list[Example], list[Example], DataReport]:
+    """Read, deduplicate, hold out (without an eval file) and check train/eval overlap."""
     report = DataReport()
-    train = read_examples(config.data)
+    train = read_examples(config.data, require_answer=require_answer)
     report.read = len(train)
     if config.dedup:
         train = deduplicate(train, config.near_dup_threshold, report)
     if config.eval is not None:
-        evaluation = read_examples(config.eval)
+        evaluation = read_examples(config.eval, require_answer=require_answer)
     else:
         train, evaluation = holdout_split(train, config.eval_fraction, config.seed)
     train = check_overlap(train, evaluation, config.near_dup_threshold, config.eval_overlap, report)
-    if retriever is not None:
-        from .rag import augment
+    return train, evaluation, report
 
-        train, evaluation = augment(train, retriever, config.rag_k), augment(evaluation, retriever, config.rag_k)
+
+def tokenize_split(config, renderer: Renderer, train: list[Example], evaluation: list[Example],
+                   report: DataReport) -> Prepared:
     train, train_rows = tokenize_all(train, renderer, config.max_seq_len, report)
     evaluation, eval_rows = tokenize_all(evaluation, renderer, config.max_seq_len, None)
     evaluation, eval_rows = evaluation[: config.eval_max_examples], eval_rows[: config.eval_max_examples]
