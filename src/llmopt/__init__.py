@@ -30,6 +30,10 @@ _API: dict[str, str] = {
     "sql_eval": "llmopt.sql.runner:evaluate_spider",
     "SQLConfig": "llmopt.sql.config:SQLConfig",
     "TextToSQL": "llmopt.sql.pipeline:TextToSQL",
+    "finetune": "llmopt.train.finetune:finetune",
+    "FinetuneConfig": "llmopt.train.finetune:FinetuneConfig",
+    "distill": "llmopt.train.distill:distill",
+    "DistillConfig": "llmopt.train.distill:DistillConfig",
 }
 
 
