@@ -52,11 +52,26 @@ def register(app: typer.Typer) -> None:
                      judge_model=judge_model, max_tokens=max_tokens, temperature=temperature, seed=seed,
                      prefix_cache=False if no_prefix_cache else None)
         settings = AskConfig.from_yaml(config, **flags) if config else AskConfig.make(**flags)
-        answer = Asker(settings).ask(question)
+        asker = Asker(settings)
+        if asker.needs_chains:
+            _prepare_chains(asker)
+        answer = asker.ask(question)
         if json_out:
             emit_json(answer.to_dict())
             return
         render(answer, steps)
+
+
+def _prepare_chains(asker) -> None:
+    """IterDRAG demonstrations without a decomposition get one from the model first (once; cached)."""
+    from .common import progress
+
+    missing = len(asker.pool.demos) - asker.pool.with_chain_count
+    with progress(transient=True) as bar:
+        task = bar.add_task("writing IterDRAG chains for demonstrations", total=missing)
+        stats = asker.prepare_chains(on_demo=lambda demo, kept: bar.advance(task))
+    err.print(f"[dim]IterDRAG chains: kept {stats['kept']} of {stats['tried']} generated (final answer matched "
+              f"the gold answer); {stats['had_chain']} came with the pool[/]", highlight=False)
 
 
 def render(answer, steps: bool = False) -> None:

@@ -81,6 +81,11 @@ class Asker:
             raise ConfigError(f"--select logprob needs token logprobs, which {self.llm.model_id} does not give; "
                               "use --select vote or --select judge")
 
+    @property
+    def needs_chains(self) -> bool:
+        """IterDRAG with demonstrations some of which have no decomposition yet."""
+        return not self._chains_ready and self.pool is not None and self.pool.with_chain_count < len(self.pool.demos)
+
     def prepare_chains(self, on_demo=None) -> dict[str, int]:
         """IterDRAG: give chain-less demonstrations a decomposition written by the model, kept only when its final
         answer matches the gold answer. Cached per pool, model and settings under LLMOPT_HOME/cache/chains."""
