@@ -2,7 +2,8 @@
 demonstration sets alternate (A, B, A, B, ...), each question answered twice side by side on the embedded model:
 
     baseline  the engine's cache is reset before each call: every prompt token is computed
-    reuse     llmopt's prefix cache restores the shared prefix (instructions + that set's demonstrations)
+    reuse     the engine is reset too, then llmopt's prefix cache restores the shared prefix (instructions +
+              that set's demonstrations) from its snapshot
 
 Target: mean latency with reuse at least 2x lower. Results are appended per (question, mode) to
 bench/results/prefix_cache.jsonl, so an interrupted run resumes; a summary goes to prefix_cache_summary.json.
@@ -83,8 +84,9 @@ def ask_once(llm, pool, row: dict, mode: str) -> dict:
 
     config = AskConfig(strategy="drag", k=K, m=M, max_tokens=MAX_TOKENS, prefix_cache=mode == "reuse")
     asker = Asker(config, llm=llm, retriever=ParagraphRetriever(row), pool=pool)
-    if mode == "baseline":
-        llm.llama.reset()  # the engine's own reuse of its previous prompt is switched off too
+    # Both modes start from an empty engine: the baseline reads every token; reuse gets back only what llmopt's
+    # prefix cache kept (the previous call, this same question in the other mode, must not leak into it).
+    llm.llama.reset()
     started = time.perf_counter()
     answer = asker.ask(row["question"], question_id=row["_id"])
     return {"id": row["_id"], "mode": mode, "latency_s": time.perf_counter() - started,

@@ -73,17 +73,20 @@ class PrefixCache:
             started = time.perf_counter()
             tokens = llm.tokenize(prompt.text)
             self._restore(state, tokens)
-            held = common_prefix_length(state.held_tokens(), tokens)
+            held = common_prefix_length(state.held_tokens(), tokens)  # reused: computed before this call
             shared = shared_token_count(llm, prompt, tokens)
             if self.min_tokens <= shared < len(tokens) and tuple(tokens[:shared]) not in self.entries:
-                state.prefill(tokens[:shared])
-                self._store(tuple(tokens[:shared]), state)
+                if held < shared:
+                    state.prefill(tokens[:shared])  # computes only tokens[held:shared]
+                self._store(tuple(tokens[:shared]), state)  # what the engine holds, found by its shared prefix
             prepared_s = time.perf_counter() - started
             run_here = getattr(state, "generate", None)  # engines that keep no state run the call themselves
             gen = run_here(prompt.text, tokens, **params) if run_here else llm.generate(prompt.text, **params)
         return _account(gen, state.reused(held, len(tokens)), prepared_s)
 
     def _restore(self, state: EngineState, tokens: Sequence[int]) -> None:
+        """Load the snapshot whose key (a shared prefix) is the longest prefix of `tokens`, when it beats what
+        the engine holds already. A snapshot may hold more than its key; the engine keeps what matches."""
         best, best_len = None, common_prefix_length(state.held_tokens(), tokens)
         for key, entry in self.entries.items():
             if len(key) > best_len and tuple(tokens[: len(key)]) == key:
