@@ -188,7 +188,7 @@ def test_reports_are_listed_and_their_plots_served(start, tmp_path):
     plot.parent.mkdir()
     plot.write_bytes(b"\x89PNG plot")
     write_report(plot.parent, "lab", [Section("ask", plots=[("acc", plot)])])
-    url = start(reports=[str(tmp_path / "reports")])
+    url = start(reports=[str(tmp_path / "reports")], default_reports=False)  # not ./lab-report of the checkout
     items = httpx.get(f"{url}/api/reports").json()["reports"]
     assert [i["title"] for i in items] == ["lab"]
     report = httpx.get(f"{url}/api/reports/{items[0]['id']}").json()

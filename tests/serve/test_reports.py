@@ -61,3 +61,12 @@ def test_unknown_report_ids_are_404(roots):
     with pytest.raises(ApiError) as info:
         Reports([roots]).get("0123456789ab")
     assert info.value.status == 404
+
+
+def test_default_folders_are_looked_up_on_every_scan(tmp_path):
+    reports = Reports([], default_base=tmp_path)
+    assert reports.list() == []
+    write_report(tmp_path / "eval-demo", "eval demo", [Section("eval")])  # written while the server runs
+    write_report(tmp_path / "lab-report", "lab", [Section("ask")])
+    write_report(tmp_path / "elsewhere", "not listed", [Section("x")])
+    assert sorted(i["folder"] for i in reports.list()) == ["eval-demo", "lab-report"]

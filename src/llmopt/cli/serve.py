@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         sql_examples: str = typer.Option(None, "--sql-examples", help="Text-to-SQL example pool (default: the "
                                          "built-in cross-domain pool)."),
         reports: list[str] = typer.Option(None, "--reports", help="Folder of `llmopt lab`/`llmopt eval` reports "
-                                          "(repeatable; ./lab-report is added when it exists)."),
+                                          "(repeatable; ./lab-report and ./eval-* are always listed)."),
         allow_model: list[str] = typer.Option(None, "--allow-model", help="Glob of model specs clients may name "
                                               "after '@' (repeatable), e.g. 'openai:*'."),
         max_concurrent: int = typer.Option(None, "--max-concurrent", help="Requests answered at once (default 2)."),

@@ -40,7 +40,6 @@ from .reports import Reports
 
 log = logging.getLogger("llmopt.serve")
 STATIC = Path(__file__).parent / "static"
-DEFAULT_REPORTS = "lab-report"
 
 
 def create_app(config: ServeConfig | None = None, *, retriever: Any = None, warm: bool = True,
@@ -52,7 +51,7 @@ def create_app(config: ServeConfig | None = None, *, retriever: Any = None, warm
     if warm:
         pipelines.warm()
     admission = Admission(config.limits.max_concurrent, config.limits.max_queue, config.limits.timeout_s)
-    reports = Reports(report_roots(config))
+    reports = Reports(config.reports, default_base=Path.cwd() if config.default_reports else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -70,13 +69,6 @@ def create_app(config: ServeConfig | None = None, *, retriever: Any = None, warm
     _api_routes(app, config, pipelines, admission, auth)
     _page_routes(app, pipelines, reports, auth)
     return app
-
-
-def report_roots(config: ServeConfig) -> list[str]:
-    roots = list(config.reports)
-    if DEFAULT_REPORTS not in roots and Path(DEFAULT_REPORTS).is_dir():
-        roots.append(DEFAULT_REPORTS)
-    return roots
 
 
 def _auth(key: str | None):

@@ -76,8 +76,9 @@ class ServeConfig(BaseModel):
     presets: dict[str, PresetSpec] = Field(default_factory=dict)
     allow_models: list[str] = Field(default_factory=list, description="glob patterns of model specs a client may "
                                     "name after '@' (the server's and the presets' own models are always allowed)")
-    reports: list[str] = Field(default_factory=list, description="folders with `llmopt lab`/`llmopt eval` reports "
-                               "(./lab-report is added when it exists)")
+    reports: list[str] = Field(default_factory=list, description="folders with `llmopt lab`/`llmopt eval` reports")
+    default_reports: bool = Field(True, description="also list ./lab-report and ./eval-* (where `llmopt lab` and "
+                                  "`llmopt eval` write by default)")
     limits: Limits = Field(default_factory=Limits)
 
     @property

@@ -27,13 +27,27 @@ class Report:
     label: str  # root name + path inside it: never an absolute path
 
 
+DEFAULT_FOLDERS = ("lab-report", "eval-*")  # where `llmopt lab` and `llmopt eval` write by default
+
+
 class Reports:
-    def __init__(self, roots: list[str | Path]):
+    """roots: configured folders; default_base: a folder whose lab-report and eval-* folders are added, looked up
+    again on every scan (so a report written while the server runs shows up)."""
+
+    def __init__(self, roots: list[str | Path], default_base: str | Path | None = None):
         self.roots = [Path(r).expanduser().resolve() for r in roots]
+        self.default_base = Path(default_base).resolve() if default_base is not None else None
+
+    def _roots(self) -> list[Path]:
+        roots = list(self.roots)
+        if self.default_base is not None:
+            for pattern in DEFAULT_FOLDERS:
+                roots += [p.resolve() for p in sorted(self.default_base.glob(pattern)) if p.is_dir()]
+        return list(dict.fromkeys(roots))
 
     def scan(self) -> dict[str, Report]:
         found: dict[str, Report] = {}
-        for root in self.roots:
+        for root in self._roots():
             if root.is_dir():
                 for folder in _report_folders(root):
                     report_id = hashlib.sha256(str(folder).encode()).hexdigest()[:12]

@@ -86,7 +86,8 @@ async function loadModels() {
 function describeModel() {
   const model = models.find((m) => m.id === $("model").value);
   const info = model && model.llmopt;
-  $("model-description").textContent = info ? `${info.description} · ${info.kind} · model ${info.model}` : "";
+  $("model-description").textContent = info
+    ? [info.description, info.kind, `model ${info.model}`].filter(Boolean).join(" · ") : "";
 }
 
 async function ask(event) {
