@@ -63,7 +63,8 @@ class SentenceTransformerEmbedder(Embedder):
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a text longer than the model reads is the point here, not an error
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def embed(self, texts, batch_size=64, on_batch=None) -> np.ndarray:
         vectors = []

@@ -1,0 +1,211 @@
+"""The vector store: one Milvus collection with a dense vector (the embedder's) and a BM25 sparse vector that
+Milvus computes itself from the text (a BM25 function over an analyzed field), plus provenance fields to filter
+on. The same code talks to Milvus Lite (a local folder, embedded in this process) and to a Milvus server or
+cluster (a URI): the scale-out path is a change of index spec, nothing else.
+
+Milvus Lite holds an exclusive lock on its folder for as long as a process has it open. A second process that
+opens the same index gets IndexLockedError, whose message names the two ways out: stop the other process, or run
+`llmopt index serve NAME` once and let every process (ingest, search, serve) reach the index through it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, EndpointError, LlmoptError
+from .spec import IndexLocation
+
+# Milvus Lite's in-process server and pymilvus log routine events as warnings (and gRPC's C core prints
+# keepalive chatter); keep stderr for our own output
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+for _name in ("pymilvus", "milvus_lite", "grpc"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+MAX_TEXT_BYTES = 60_000  # Milvus VARCHAR max_length is 65,535 bytes
+STOP_WORDS = sorted(set(
+    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
+    "may might of on or our shall should so such than that the their them then there these they this those to "
+    "was we were what when where which while who whom why will with would you your".split()))
+FIELDS = ["pk", "chunk_id", "version", "source", "type", "page", "section", "text", "meta"]
+
+
+class IndexLockedError(LlmoptError):
+    """Milvus Lite's folder is open in another process."""
+
+
+@dataclass
+class StoreHit:
+    row: dict[str, Any]
+    score: float
+
+
+class MilvusStore:
+    """A thin, typed layer over pymilvus.MilvusClient for one collection."""
+
+    def __init__(self, location: IndexLocation, server_uri: str | None = None):
+        self.location = location
+        self.collection = location.collection
+        self.uri = server_uri or location.uri
+        self._lite_path: Path | None = None if self.uri else location.lite_path
+        self.client = self._connect()
+
+    # -- connection ----------------------------------------------------------------------------------------
+    def _connect(self):
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+
+        if self._lite_path is not None:
+            self._lite_path.parent.mkdir(parents=True, exist_ok=True)
+            _check_lite_lock(self._lite_path, self.location.spec)
+            uri = str(self._lite_path)
+        else:
+            uri = self.uri
+        try:
+            return MilvusClient(uri=uri, token=self.location.token or "", timeout=30)
+        except MilvusException as exc:
+            if self._lite_path is not None:
+                _check_lite_lock(self._lite_path, self.location.spec)  # lost a race: report it as a lock
+                raise LlmoptError(f"cannot open Milvus Lite at {uri}: {exc}") from exc
+            raise EndpointError(f"cannot reach Milvus at {uri} ({exc}); is the server running, and is "
+                                "MILVUS_TOKEN set if it needs one?") from exc
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self._lite_path is not None:  # release the folder lock now, not at process exit
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(str(self._lite_path))
+
+    # -- schema --------------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self.client.has_collection(self.collection))
+
+    def description(self) -> dict[str, Any]:
+        """The JSON the collection was created with (embedder, dimension), or {}."""
+        text = self.client.describe_collection(self.collection).get("description") or ""
+        try:
+            return json.loads(text) if text.startswith("{") else {}
+        except json.JSONDecodeError:
+            return {}
+
+    def create(self, dim: int, description: dict[str, Any]) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False,
+                                           description=json.dumps(description, sort_keys=True))
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("chunk_id", DataType.VARCHAR, max_length=512)
+        schema.add_field("version", DataType.VARCHAR, max_length=64)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("type", DataType.VARCHAR, max_length=16)
+        schema.add_field("page", DataType.INT64)  # -1 when the format has no pages
+        schema.add_field("section", DataType.VARCHAR, max_length=4096)
+        schema.add_field("text", DataType.VARCHAR, max_length=65535)
+        schema.add_field("search_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard",
+                                          "filter": ["lowercase", {"type": "stop", "stop_words": STOP_WORDS}]})
+        schema.add_field("meta", DataType.JSON)
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["search_text"], output_field_names=["sparse"]))
+        index_params = self.client.prepare_index_params()
+        index_params.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
+        index_params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(self.collection, schema=schema, index_params=index_params)
+
+    def load(self) -> None:
+        self.client.load_collection(self.collection)
+
+    def drop(self) -> None:
+        if self.exists():
+            self.client.drop_collection(self.collection)
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            row["text"] = _clip(row["text"])
+            row["search_text"] = _clip(row["search_text"])
+        if rows:
+            self.client.insert(self.collection, rows)
+
+    def delete_version(self, version: str) -> None:
+        self.client.delete(self.collection, filter=f"version == {_quote(version)}")
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def search_dense(self, vector: list[float], limit: int, expr: str) -> list[StoreHit]:
+        res = self.client.search(self.collection, [vector], anns_field="dense", limit=limit, filter=expr,
+                                 search_params={"metric_type": "COSINE"}, output_fields=FIELDS)
+        return [StoreHit(_entity(h), float(h["distance"])) for h in res[0]]
+
+    def search_sparse(self, text: str, limit: int, expr: str) -> list[StoreHit]:
+        res = self.client.search(self.collection, [text], anns_field="sparse", limit=limit, filter=expr,
+                                 search_params={"metric_type": "BM25"}, output_fields=FIELDS)
+        # Milvus Lite reports BM25 as a negated distance, a server as a positive score; the order is the same
+        return [StoreHit(_entity(h), abs(float(h["distance"]))) for h in res[0]]
+
+    def query(self, expr: str, limit: int = 16384, offset: int = 0, fields: list[str] | None = None) -> list[dict]:
+        return list(self.client.query(self.collection, filter=expr or 'pk != ""', limit=limit, offset=offset,
+                                      output_fields=fields or FIELDS))
+
+    def query_all(self, expr: str = "", fields: list[str] | None = None, page: int = 4096) -> list[dict]:
+        rows: list[dict] = []
+        while True:
+            batch = self.query(expr, limit=page, offset=len(rows), fields=fields)
+            rows += batch
+            if len(batch) < page:
+                return rows
+
+    def count(self, expr: str = "") -> int:
+        res = self.client.query(self.collection, filter=expr or "", output_fields=["count(*)"])
+        return int(res[0]["count(*)"]) if res else 0
+
+
+def _entity(hit: dict) -> dict[str, Any]:
+    return dict(hit.get("entity") or {}, pk=hit.get("pk", hit.get("id")))
+
+
+def _clip(text: str) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_TEXT_BYTES else data[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a Milvus string literal: double quotes, backslash escapes
+
+
+def _check_lite_lock(path: Path, spec: str) -> None:
+    """Fail with a clear message when another process holds Milvus Lite's folder lock."""
+    lock = path / "LOCK"
+    if not lock.exists():
+        return
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        from milvus_lite.server_manager import server_manager_instance
+
+        if str(path.resolve()) in server_manager_instance._servers:  # this process holds it: fine
+            return
+        raise IndexLockedError(
+            f"index '{spec}' is open in another process (Milvus Lite locks its folder to one process); stop that "
+            f"process, or run `llmopt index serve {spec}` once and every process will share the index through it"
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def check_dimension(store_dim: int | None, embedder_dim: int, spec: str) -> None:
+    if store_dim is not None and store_dim != embedder_dim:
+        raise ConfigError(f"index '{spec}' holds {store_dim}-dimensional vectors but the embedder makes "
+                          f"{embedder_dim}; use the index's embedder or a new index")

@@ -1,0 +1,1 @@
+"""PDF internals: reading (pypdfium2), layout (reading order, headings), tables and figures."""
