@@ -1,4 +1,4 @@
-from llmopt.rag.answers import matches, normalize, parse_answer
+from llmopt.rag.answers import matches, normalize, parse_answer, token_f1
 
 
 def test_parse_answer_leniently():
@@ -16,3 +16,8 @@ def test_normalize_and_match():
     assert normalize("The  University of Porto!") == "university of porto"
     assert matches("It was the University of Porto.", "University of Porto")
     assert not matches("Porto Alegre", "Lisbon") and not matches("anything", "")
+
+
+def test_token_f1_gives_partial_credit():
+    assert token_f1("12,400 euros", "EUR 12,400") == 0.5
+    assert token_f1("The Tern-3", "tern-3") == 1.0 and token_f1("", "x") == 0.0 and token_f1("", "") == 1.0

@@ -15,23 +15,26 @@ SMALL = {"k": 2, "m": 1, "n": 1, "max_tokens": 8, "step_tokens": 16, "model": "d
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The demo corpus's three text documents (no PDF: quick to ingest) and the demo QA set."""
     from llmopt.demo import write_demo_data
+    from llmopt.demo.qa import TEXT_DOCUMENTS
     from llmopt.ingest import ingest
 
-    root = tmp_path_factory.mktemp("qa")
-    write_demo_data(root, ["qa"])
+    root = tmp_path_factory.mktemp("demo")
+    write_demo_data(root, ["corpus", "qa"])
     index = str(root / "index")
-    report = ingest([root / "qa" / "corpus"], index=index)
+    report = ingest([root / "corpus" / name for name in TEXT_DOCUMENTS], index=index)
     assert report.summary()["failed"] == 0
-    yield {"index": index, "demos": str(root / "qa" / "demos.jsonl"), "corpus": root / "qa" / "corpus"}
+    questions = {q["id"]: q for q in map(json.loads, (root / "qa" / "questions.jsonl").read_text().splitlines())}
+    yield {"index": index, "demos": str(root / "qa" / "demos.jsonl"), "questions": questions}
     close_retrievers()
 
 
 @pytest.mark.parametrize("strategy", ["none", "rag", "drag", "iterdrag"])
 def test_every_strategy_answers_with_citations_and_usage(demo, strategy):
     config = AskConfig.make(**SMALL, strategy=strategy, index=demo["index"], demos=demo["demos"], max_context=1500)
-    answer = Asker(config).ask("In which year was the university where the founder of Harbor Labs studied founded?",
-                               question_id="q7")
+    question = demo["questions"]["q-gdansk-flight"]
+    answer = Asker(config).ask(question["question"], question_id=question["id"])
     assert isinstance(answer.answer, str) and answer.model.startswith("llamacpp:")
     assert answer.usage.calls == len(answer.steps) >= 1
     assert answer.usage.effective_context_tokens == sum(s.prompt_tokens for s in answer.steps) <= 1500
@@ -39,8 +42,9 @@ def test_every_strategy_answers_with_citations_and_usage(demo, strategy):
     if strategy == "none":
         assert answer.citations == []
     else:
-        names = {p.name for p in demo["corpus"].iterdir()}
-        assert answer.citations and all(c.source.split("/")[-1] in names for c in answer.citations)
+        from llmopt.demo.qa import TEXT_DOCUMENTS
+
+        assert answer.citations and all(c.source.split("/")[-1] in TEXT_DOCUMENTS for c in answer.citations)
     json.dumps(answer.to_dict())  # the --json payload serialises
 
 
@@ -54,13 +58,13 @@ def test_prefix_cache_survives_interleaving_on_llamacpp_without_changing_answers
     llm = get_model("default")
     config = AskConfig.make(**{**SMALL, "m": 3}, strategy="drag", index=demo["index"])
     with_a, with_b = Asker(config, llm=llm, pool=set_a), Asker(config, llm=llm, pool=set_b)
-    with_a.ask("Who founded Harbor Labs?")
-    with_b.ask("How many employees does Blue Finch Robotics have?")
-    warm = with_a.ask("In which city was Harbor Labs founded?")
+    with_a.ask("Who manages the Porto plant?")
+    with_b.ask("How much does the Skylark S2 cost?")
+    warm = with_a.ask("Who is the chief financial officer of Veltora Dynamics?")
     assert warm.usage.cached_prompt_tokens > 200  # the instructions and set A's demonstrations
     llm.llama.reset()
     cold = Asker(config.model_copy(update={"prefix_cache": False}), llm=llm, pool=set_a).ask(
-        "In which city was Harbor Labs founded?")
+        "Who is the chief financial officer of Veltora Dynamics?")
     assert cold.usage.cached_prompt_tokens == 0
     assert warm.answer == cold.answer and warm.steps[0].text == cold.steps[0].text  # restored state = recomputed
 
@@ -68,7 +72,7 @@ def test_prefix_cache_survives_interleaving_on_llamacpp_without_changing_answers
 def test_cli_prints_one_json_object(demo, capsys):
     from llmopt.cli.main import main
 
-    main(["ask", "Who founded Harbor Labs?", "--index", demo["index"], "-k", "2", "--max-tokens", "8",
+    main(["ask", "Who manages the Porto plant?", "--index", demo["index"], "-k", "2", "--max-tokens", "8",
           "--max-context", "600", "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) >= {"answer", "citations", "strategy", "params", "usage"}
@@ -76,4 +80,4 @@ def test_cli_prints_one_json_object(demo, capsys):
     assert set(payload["usage"]) >= {"prompt_tokens", "cached_prompt_tokens", "completion_tokens",
                                      "effective_context_tokens", "calls", "latency_s", "cost_usd"}
     assert payload["usage"]["effective_context_tokens"] <= 600
-    assert payload["citations"][0]["source"].endswith((".md", ".html"))
+    assert payload["citations"][0]["source"].endswith((".md", ".html", ".txt"))

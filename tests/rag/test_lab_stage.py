@@ -15,7 +15,7 @@ def test_quick_ask_stage_reports_every_strategy(tmp_path):
     assert [r.rung for r in result.ladder] == ["baseline prompt", "RAG", "DRAG", "IterDRAG"]
     assert all(r.n == 3 and 0 <= r.value <= 1 and r.latency_s > 0 for r in result.ladder)
     report = (tmp_path / "lab" / "report.md").read_text()
-    assert "iterdrag k=2 m=2 n=2" in report and "effective context" in report
+    assert "iterdrag k=2 m=2 n=2" in report and "effective context" in report and "token F1" in report
     answers = [json.loads(line) for line in (tmp_path / "lab" / "ask" / "answers.jsonl").read_text().splitlines()]
     assert len(answers) == 12 and {a["strategy"] for a in answers} == {"none", "rag", "drag", "iterdrag"}
     assert (tmp_path / "lab" / "plots" / "ask_accuracy_vs_context.png").is_file()

@@ -67,3 +67,15 @@ def matches(prediction: str, gold: str) -> bool:
     """Exact match after normalisation, or the gold answer appearing as whole words inside the prediction."""
     p, g = normalize(prediction), normalize(gold)
     return bool(g) and (p == g or f" {g} " in f" {p} ")
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between normalised answers (partial credit for "12,400 euros" against "EUR 12,400")."""
+    from collections import Counter
+
+    p, g = normalize(prediction).split(), normalize(gold).split()
+    common = sum((Counter(p) & Counter(g)).values())
+    if not p or not g or not common:
+        return float(p == g)
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)

@@ -1,8 +1,11 @@
 """Lab stage `ask`: the demo questions under each answering strategy — the model alone, RAG, a step-by-step
-prompt, DRAG, IterDRAG and self-consistency — with accuracy, effective context, latency and cost per question.
+prompt, DRAG, IterDRAG and self-consistency — with accuracy, token F1, effective context, latency and cost per
+question.
 
-The questions, their gold answers, the demonstration pool and the documents are the project's own demo QA set
-(`llmopt demo-data DIR --only qa`), ingested once into an index beside the report.
+The questions, their gold answers and the demonstration pool are the demo QA set (`llmopt demo-data DIR --only
+qa`), written from the demo corpus's own facts. The index is the ingest stage's (ctx.shared["index"]) when it
+ran; otherwise this stage ingests the corpus itself (quick mode: only the three text documents its quick
+questions need).
 """
 
 from __future__ import annotations
@@ -44,18 +47,29 @@ def settings(quick: bool) -> list[Setting]:
     return chosen
 
 
+QUICK_QUESTIONS = ("q-cfo", "q-gdansk-flight", "q-lead-plant")
+
+
 def demo_set(ctx: LabContext) -> tuple[list[dict], Path, str]:
-    """The questions, the demonstration pool file, and an index over the QA documents (built once)."""
+    """The questions, the demonstration pool file, and an index over the demo corpus."""
     from ...demo import write_demo_data
-    from ...ingest import ingest
+    from ...demo.qa import TEXT_DOCUMENTS
 
     data = ctx.out_dir / "data"
     write_demo_data(data, ["qa"])
-    index = str(ctx.out_dir / "qa-index")
-    ingest([data / "qa" / "corpus"], index=index)
+    index = ctx.shared.get("index")
+    if index is None:
+        from ...ingest import ingest
+
+        write_demo_data(data, ["corpus"])
+        corpus = data / "corpus"
+        paths = [corpus / name for name in TEXT_DOCUMENTS] if ctx.quick else \
+            sorted(p for p in corpus.iterdir() if p.suffix != ".json")
+        index = str(ctx.out_dir / "ask-index")
+        ingest(paths, index=index)
     questions = [json.loads(line) for line in (data / "qa" / "questions.jsonl").read_text().splitlines() if line]
     if ctx.quick:
-        questions = [q for q in questions if q["id"] in ("q1", "q5", "q7")]
+        questions = [q for q in questions if q["id"] in QUICK_QUESTIONS]
     return questions, data / "qa" / "demos.jsonl", index
 
 
@@ -71,7 +85,7 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
 @stage("ask", order=30, budget_s=900,
        description="demo questions under each strategy: none, RAG, step-by-step, DRAG, IterDRAG, self-consistency")
 def run(ctx: LabContext) -> StageResult:
-    from ...rag.answers import matches
+    from ...rag.answers import matches, token_f1
     from ...rag.api import Asker, close_retrievers
     from ...rag.config import AskConfig
 
@@ -87,7 +101,8 @@ def run(ctx: LabContext) -> StageResult:
         correct = [matches(a.answer, q["answer"]) for a, q in zip(answers, questions)]
         records += [{"setting": setting.label, "id": q["id"], "gold": q["answer"], "correct": ok, **a.to_dict()}
                     for a, q, ok in zip(answers, questions, correct)]
-        rows.append(_row(setting, answers, correct))
+        f1 = [token_f1(a.answer, q["answer"]) for a, q in zip(answers, questions)]
+        rows.append(_row(setting, answers, correct, f1))
         low, high = wilson(sum(correct), len(correct))
         mean = lambda key: sum(getattr(a.usage, key) for a in answers) / len(answers)
         ladder.append(LadderRow(setting.rung, f"{setting.label} {ctx.model}", "acc", sum(correct) / len(correct),
@@ -97,9 +112,10 @@ def run(ctx: LabContext) -> StageResult:
     atomic_write_text(ctx.path("ask", "answers.jsonl"), "".join(json.dumps(r, default=str) + "\n" for r in records))
     plot = scatter(ctx.path("plots", "ask_accuracy_vs_context.png"), points, "Accuracy against effective context",
                    "effective context tokens per question", "accuracy", logx=True, frontier=True)
-    table = Table(["setting", "accuracy", "95% CI", "effective context", "cached tokens", "calls", "latency s",
+    table = Table(["setting", "accuracy", "95% CI", "token F1", "effective context", "cached tokens", "calls", "latency s",
                    "cost $", "parse failures"], rows,
-                  f"Means per question over {len(questions)} demo questions; answers in ask/answers.jsonl.")
+                  f"Means per question over {len(questions)} demo questions (accuracy: the gold answer, normalised, "
+                  "is the answer or inside it); answers in ask/answers.jsonl.")
     best = max(ladder, key=lambda r: (r.value, -(r.latency_s or 0)))
     summary = (f"{len(questions)} demo questions under {len(ladder)} settings with {ctx.model}. Best: "
                f"{best.config} at accuracy {best.value:.2f}. Effective context counts every input token of every "
@@ -108,10 +124,10 @@ def run(ctx: LabContext) -> StageResult:
                        metrics={r[0]: dict(zip(table.columns[1:], r[1:])) for r in rows})
 
 
-def _row(setting: Setting, answers: list, correct: list[bool]) -> list:
+def _row(setting: Setting, answers: list, correct: list[bool], f1: list[float]) -> list:
     n = len(answers)
     low, high = wilson(sum(correct), n)
     mean = lambda key: sum(getattr(a.usage, key) for a in answers) / n
-    return [setting.label, round(sum(correct) / n, 3), f"[{low:.2f}, {high:.2f}]",
+    return [setting.label, round(sum(correct) / n, 3), f"[{low:.2f}, {high:.2f}]", round(sum(f1) / n, 3),
             round(mean("effective_context_tokens")), round(mean("cached_prompt_tokens")), round(mean("calls"), 1),
             round(mean("latency_s"), 2), mean("cost_usd"), sum(a.parse_failures for a in answers)]
