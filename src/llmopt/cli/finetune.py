@@ -157,3 +157,22 @@ def register(app: typer.Typer) -> None:
     config_command(app, "finetune", FinetuneConfig, _run,
                    "Fine-tune a model on JSONL data (full or LoRA, optionally with retrieved documents) and "
                    "report loss, perplexity and the task metric before and after.")
+
+    @app.command("export-gguf")
+    def export_gguf_cmd(
+        folder: Path = typer.Argument(..., help="A trained HF folder (full or --merge-lora output)."),
+        out_file: Path = typer.Option(None, "--out", "-o", help="GGUF file to write (default FOLDER/model-<outtype>.gguf)."),
+        outtype: str = typer.Option("f16", "--outtype", help="f16 or f32 (quantize later with llamacpp:FILE?quant=q8_0)."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        """Export a trained model to GGUF for llama.cpp; kept only if llama-cpp-python gives the same greedy tokens
+        as transformers on 3 prompts."""
+        from ..train.export_gguf import export_gguf
+
+        err.print(f"exporting {folder} to GGUF ({outtype}) and verifying it…", highlight=False)
+        result = export_gguf(folder, out_file, outtype=outtype)
+        if json_out:
+            emit_json(result.to_dict())
+        else:
+            out.print(f"{result.path} · {result.size_bytes / 1e6:.1f} MB · same greedy tokens as transformers on "
+                      f"{len(result.prompts)} prompts · serve it with --model llamacpp:{result.path}", highlight=False)
