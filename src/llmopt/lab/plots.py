@@ -65,3 +65,28 @@ def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def parity(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
+           ylabel: str) -> Path:
+    """Predicted (x) against measured (y) per series, with the y = x line: points on it were predicted exactly."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=110)
+    values = [v for xs, ys in points.values() for v in list(xs) + list(ys)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = 0.05 * (high - low or 1.0)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], "k--", lw=1, label="y = x")
+    for name, (xs, ys) in points.items():
+        ax.scatter(xs, ys, label=name, s=26)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

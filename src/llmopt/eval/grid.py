@@ -1,0 +1,139 @@
+"""The sweep's settings (validated, loadable from YAML) and the grid of configurations they expand to.
+
+A grid point is one way of answering: model × prompt × strategy × k × m × n × samples × max_context. Values a
+strategy ignores are set to 0 before deduplication (none: k, m, n; rag: m, n; drag: n), and DRAG with m = 0 is
+RAG, so `--strategies none,rag,drag --k 1,5 --m 0,2` runs none once and each RAG configuration once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+IGNORED = {"none": ("k", "m", "n"), "rag": ("m", "n"), "drag": ("n",), "iterdrag": ()}
+
+
+class SweepConfig(BaseModel):
+    """`llmopt eval qa` settings. Lists are grid axes; everything else is fixed for the run."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    dataset: str = Field(..., description="a JSONL file, a folder holding one (FinanceBench: with pdfs/), or 'demo'")
+    format: str = Field("auto", description="auto | jsonl | hotpotqa | 2wikimultihopqa | musique | ircot | financebench")
+    index: str | None = Field(None, description="index to retrieve from (default: one built over the dataset's "
+                              "corpus, cached under LLMOPT_HOME/indexes)")
+    embedder: str | None = Field(None, description="embedder for the index built over the dataset (default: default)")
+    models: list[str] = Field(["default"], min_length=1, description="model specs, see `llmopt models`")
+    prompts: list[str] = Field(["basic"], min_length=1, description="prompt templates (basic, cot, decompose, FILE.j2)")
+    strategies: list[str] = Field(["rag"], min_length=1, description="none | rag | drag | iterdrag")
+    k: list[int] = Field([5], min_length=1, description="documents per question (and per follow-up)")
+    m: list[int] = Field([4], min_length=1, description="demonstrations (drag, iterdrag)")
+    n: list[int] = Field([3], min_length=1, description="most IterDRAG follow-ups before the final answer")
+    samples: list[int] = Field([1], min_length=1, description="answers sampled per question (selection picks one)")
+    max_context: list[int | None] = Field([None], min_length=1, description="effective-context budgets in tokens")
+    select: str = Field("vote", description="how one of several samples is chosen: vote | judge | logprob")
+    max_tokens: int | None = Field(None, ge=1, description="most answer tokens (default: the template's)")
+    step_tokens: int | None = Field(None, ge=4, description="most tokens per IterDRAG step")
+    temperature: float | None = Field(None, ge=0, description="default: greedy for one sample, 0.7 for more")
+    seed: int = Field(0, description="seed of sampling and of the splits")
+    limit: int | None = Field(None, ge=1, description="evaluate the first N questions of the eval split")
+    ids: list[str] | None = Field(None, description="evaluate exactly these question ids (a committed subset)")
+    demo_size: int = Field(8, ge=0, description="questions held out as the demonstration pool")
+    train_size: int = Field(0, ge=0, description="questions held out as training data (written to train.jsonl)")
+    per_document: bool = Field(False, description="FinanceBench: retrieve only from the question's own filing")
+    concurrency: int = Field(8, ge=1, description="questions in flight at once for HTTP backends (local: 1)")
+    recall_k: list[int] = Field([1, 5, 10], description="cut-offs of the retrieval recall@k table")
+    metric: Literal["acc", "f1", "em"] = Field("acc", description="the metric of the allocation model, paired "
+                                               "differences and the best configuration")
+    retry_errors: bool = Field(False, description="re-run questions whose earlier answer failed with an error")
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in IGNORED]
+        if unknown:
+            raise ValueError(f"unknown strategy {', '.join(unknown)}; strategies: {', '.join(IGNORED)}")
+        return values
+
+    @field_validator("k", "m", "n", "samples", "recall_k")
+    @classmethod
+    def _non_negative(cls, values: list[int]) -> list[int]:
+        if any(v < 0 for v in values):
+            raise ValueError("values must be >= 0")
+        return values
+
+    @classmethod
+    def make(cls, base: "SweepConfig | None" = None, **values: Any) -> "SweepConfig":
+        data = {**(base.model_dump() if base else {}), **{k: v for k, v in values.items() if v is not None}}
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: "
+                                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+            raise ConfigError(f"bad eval settings: {problems}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "SweepConfig":
+        import yaml
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: write a mapping of eval settings, e.g. 'strategies: [rag, drag]'")
+        return cls.make(None, **{**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+AXES = ("model", "prompt", "strategy", "k", "m", "n", "samples", "max_context")
+
+
+def point(model: str, prompt: str, strategy: str, k: int, m: int, n: int, samples: int = 1,
+          max_context: int | None = None) -> dict[str, Any]:
+    """One configuration, with the values its strategy ignores set to 0."""
+    if strategy == "drag" and m == 0:
+        strategy = "rag"  # DRAG without demonstrations is RAG (the same prompt)
+    values = {"model": model, "prompt": prompt, "strategy": strategy, "k": k, "m": m, "n": n, "samples": samples,
+              "max_context": max_context}
+    for name in IGNORED[strategy]:
+        values[name] = 0
+    return values
+
+
+def key_of(config: dict[str, Any]) -> str:
+    """A stable id of a configuration (results are keyed by it)."""
+    return "|".join(f"{axis}={config[axis]}" for axis in AXES)
+
+
+def label_of(config: dict[str, Any], *, with_model: bool = True, with_prompt: bool = True) -> str:
+    """What a person reads: "drag k=5 m=2 cot 8k default"."""
+    parts = [config["strategy"]]
+    parts += [f"{axis}={config[axis]}" for axis in ("k", "m", "n") if axis not in IGNORED[config["strategy"]]]
+    if config["samples"] > 1:
+        parts.append(f"samples={config['samples']}")
+    if config["max_context"]:
+        parts.append(f"≤{config['max_context']}")
+    if with_prompt:
+        parts.append(config["prompt"])
+    if with_model:
+        parts.append(config["model"])
+    return " ".join(parts)
+
+
+def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """Every distinct configuration of the grid, models outermost (one model loaded at a time)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for values in itertools.product(cfg.models, cfg.prompts, cfg.strategies, cfg.k, cfg.m, cfg.n, cfg.samples,
+                                    cfg.max_context):
+        config = point(*values)
+        if config["strategy"] != "none" and config["k"] == 0:
+            continue  # retrieving zero documents is the none strategy, already in the grid if asked for
+        seen.setdefault(key_of(config), config)
+    if not seen:
+        raise ConfigError("the grid is empty: every retrieval strategy needs some k >= 1 (or add --strategies none)")
+    return list(seen.values())

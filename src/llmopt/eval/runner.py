@@ -1,0 +1,244 @@
+"""The resumable sweep: every configuration of the grid over every evaluation question.
+
+    summary = evaluate(dataset="hotpot.jsonl", out="runs/hotpot", strategies=["rag", "drag"], k=[1, 5, 10])
+
+    out/config.json      the settings a resume must share (dataset fingerprint, splits, decoding); the grid and
+                         --limit may grow between runs
+    out/splits.json      the demonstration / training / evaluation ids and their sizes (train.jsonl beside it)
+    out/results.jsonl    one row per question × configuration, appended (and fsynced) as each finishes
+    out/retrieval.jsonl  the top retrieved evidence per question, for the recall@k table
+    out/summary.json     per configuration: quality with 95% CIs, effective context, latency, cost; the
+                         allocation model; paired differences
+    out/report.md/.html  tables and plots (llmopt.eval.report)
+
+A re-run skips every (configuration, question) already in results.jsonl, so a crash or Ctrl-C loses at most the
+questions in flight; decoding is seeded, so the predictions and metrics come out the same. HTTP backends answer
+`concurrency` questions at once; local engines answer one at a time (they are not thread-safe, and share one CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, EndpointError, LlmoptError
+from ..models.base import LLM
+from ..paths import atomic_write_text
+from .datasets import QADataset, QAItem, evidence_key, load_dataset
+from .grid import SweepConfig, expand, key_of, label_of
+from .metrics import recall_at_k, score_answer
+from .splits import Splits, make_splits
+
+GROUP_FIELDS = ("kind", "type", "level", "hops")  # item metadata the summary breaks quality down by
+Event = Callable[[str, dict[str, Any]], None]  # ("config", {...}) | ("result", {...}) | ("log", {"message"})
+
+
+def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[str, LLM] | None = None,
+             retriever: Any = None, on_event: Event | None = None, **settings: Any) -> dict:
+    """Run (or resume) the sweep and write results, summary and report under `out`; return the summary.
+    llms / retriever: loaded objects to use instead of resolving specs (tests, notebooks)."""
+    cfg = SweepConfig.make(config, **settings)
+    emit = on_event or (lambda kind, info: None)
+    dataset = load_dataset(cfg.dataset, format=cfg.format, per_document=cfg.per_document)
+    splits = make_splits(dataset, demo=cfg.demo_size, train=cfg.train_size, eval_ids=cfg.ids, limit=cfg.limit,
+                         seed=cfg.seed)
+    grid = expand(cfg)
+    _check_demos(grid, splits)
+    out_dir = Path(out)
+    _claim(out_dir, cfg, dataset, splits)
+    _write_splits(out_dir, splits)
+    if any(c["strategy"] != "none" for c in grid) and retriever is None:
+        retriever = _open_retriever(cfg, dataset, emit)
+    store = ResultStore(out_dir / "results.jsonl")
+    if retriever is not None and dataset.evidence_kind:
+        retrieval_pass(retriever, dataset, splits.eval, out_dir / "retrieval.jsonl", max(cfg.recall_k or [1]))
+    for config in grid:
+        todo = [item for item in splits.eval if not store.done(key_of(config), item.id, cfg.retry_errors)]
+        emit("config", {"config": config, "label": label_of(config), "todo": len(todo), "total": len(splits.eval)})
+        if todo:
+            llm = (llms or {}).get(config["model"])
+            asker = make_asker(cfg, config, llm, retriever, splits)
+            run_config(asker, config, todo, dataset, store, cfg.concurrency, emit)
+    from .report import write_eval_report
+    from .summary import summarize_run
+
+    summary = summarize_run(out_dir, dataset, splits, grid, cfg)
+    write_eval_report(out_dir, summary)
+    return summary
+
+
+# -- setup ------------------------------------------------------------------------------------------------------
+def _check_demos(grid: list[dict], splits: Splits) -> None:
+    wanted = max((c["m"] for c in grid if c["strategy"] in ("drag", "iterdrag")), default=0)
+    if wanted > len(splits.demo):
+        raise ConfigError(f"-m {wanted} needs {wanted} demonstrations but the demonstration split holds "
+                          f"{len(splits.demo)}; raise --demo-size or lower --m")
+
+
+def fixed_settings(cfg: SweepConfig, dataset: QADataset, splits: Splits) -> dict[str, Any]:
+    """What every result in one folder must share; the grid axes and --limit may differ between runs."""
+    return {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "index": cfg.index,
+            "embedder": cfg.embedder, "select": cfg.select, "max_tokens": cfg.max_tokens,
+            "step_tokens": cfg.step_tokens, "temperature": cfg.temperature, "seed": cfg.seed,
+            "per_document": cfg.per_document, "demo": [i.id for i in splits.demo],
+            "train": [i.id for i in splits.train]}
+
+
+def _claim(out_dir: Path, cfg: SweepConfig, dataset: QADataset, splits: Splits) -> None:
+    path = out_dir / "config.json"
+    current = fixed_settings(cfg, dataset, splits)
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8")).get("fixed", {})
+        changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
+        if changed:
+            raise ConfigError(f"{out_dir} holds results of other settings ({', '.join(changed)} differ); pass "
+                              "another --out, or delete the folder to start over")
+    atomic_write_text(path, json.dumps({"fixed": current, "last_run": cfg.model_dump()}, indent=2))
+
+
+def _write_splits(out_dir: Path, splits: Splits) -> None:
+    atomic_write_text(out_dir / "splits.json", json.dumps(splits.to_dict(), indent=1))
+    if splits.train:
+        atomic_write_text(out_dir / "train.jsonl", "".join(
+            json.dumps({"id": i.id, "question": i.question, "answer": i.answers[0], "answers": i.answers},
+                       ensure_ascii=False) + "\n" for i in splits.train))
+
+
+def _open_retriever(cfg: SweepConfig, dataset: QADataset, emit: Event) -> Any:
+    from ..rag.api import open_retriever
+    from .corpus import ensure_index
+
+    index = cfg.index or ensure_index(dataset, embedder=cfg.embedder,
+                                      on_progress=lambda message: emit("log", {"message": message}))
+    return open_retriever(index)
+
+
+def make_asker(cfg: SweepConfig, config: dict, llm: LLM | None, retriever: Any, splits: Splits):
+    from ..rag.api import Asker
+    from ..rag.config import AskConfig
+    from ..rag.demos import DemoPool
+
+    uses_demos = config["strategy"] in ("drag", "iterdrag") and config["m"] > 0
+    settings = AskConfig.make(strategy=config["strategy"], k=config["k"] or 1, m=config["m"], n=config["n"],
+                              samples=config["samples"], select=cfg.select, prompt=config["prompt"],
+                              max_context=config["max_context"], model=config["model"], max_tokens=cfg.max_tokens,
+                              step_tokens=cfg.step_tokens, temperature=cfg.temperature, seed=cfg.seed,
+                              prefix_cache=(llm.engine if llm else config["model"].split(":")[0]) != "openai")
+    # the fixed selection shows the pool's first m, so the pool is cut to m: IterDRAG writes chains only for those
+    pool = DemoPool.from_rows([d.demo_row() for d in splits.demo[:config["m"]]]) if uses_demos else None
+    asker = Asker(settings, llm=llm, retriever=retriever if config["strategy"] != "none" else None, pool=pool)
+    if uses_demos and config["strategy"] == "iterdrag":
+        asker.prepare_chains()  # before any thread starts, and outside every question's latency
+    return asker
+
+
+# -- answering --------------------------------------------------------------------------------------------------
+def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, store: "ResultStore",
+               concurrency: int, emit: Event) -> None:
+    key = key_of(config)
+
+    def one(item: QAItem) -> None:
+        record = answer_item(asker, config, item, dataset.evidence_kind)
+        store.append({"key": key, **record})
+        emit("result", {"config": config, "record": record})
+
+    if asker.llm.engine == "openai" and concurrency > 1:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for future in [pool.submit(one, item) for item in todo]:
+                future.result()  # re-raises a transient failure, after the finished answers are stored
+    else:
+        for item in todo:
+            one(item)
+
+
+def answer_item(asker, config: dict, item: QAItem, evidence_kind: str | None) -> dict[str, Any]:
+    """Answer one question and score it. A failure of this question (its prompt does not fit the budget, a model
+    error) is recorded on it and scored 0; an unreachable endpoint stops the run, so a re-run retries."""
+    base = {"id": item.id, **config, "question": item.question, "gold": item.answers,
+            "groups": {k: item.metadata[k] for k in GROUP_FIELDS if k in item.metadata}}
+    started = time.perf_counter()
+    try:
+        answer = asker.ask(item.question, question_id=item.id, filters=item.filters)
+    except EndpointError:
+        raise
+    except (LlmoptError, Exception) as exc:  # one bad question never loses the rest of the sweep
+        return {**base, "prediction": "", "em": 0.0, "f1": 0.0, "acc": 0.0, "evidence": [], "evidence_recall":
+                recall_at_k([], item.evidence), "usage": {"latency_s": time.perf_counter() - started},
+                "parse_failures": 0, "budget_notes": [], "error": f"{type(exc).__name__}: {exc}"}
+    keys = list(dict.fromkeys(_citation_key(c, evidence_kind) for c in answer.citations))
+    usage = answer.to_dict()["usage"]
+    return {**base, "prediction": answer.answer, **score_answer(answer.answer, item.answers), "evidence": keys,
+            "evidence_recall": recall_at_k(keys, item.evidence), "usage": usage,
+            "parse_failures": answer.parse_failures, "budget_notes": answer.budget.notes if answer.budget else [],
+            "model_id": answer.model, "error": None}
+
+
+def _citation_key(citation, kind: str | None) -> str:
+    if kind == "page":
+        return f"{Path(citation.source).stem}#{citation.page}"
+    return citation.chunk_id
+
+
+def retrieval_pass(retriever: Any, dataset: QADataset, items: list[QAItem], path: Path, depth: int) -> None:
+    """Search each question once (resumable) and keep the evidence keys of the top `depth` hits."""
+    done = {row["id"] for row in read_jsonl(path) if row.get("depth", 0) >= depth}
+    for item in items:
+        if item.id in done or not item.evidence:
+            continue
+        hits = retriever.search(item.question, k=depth, filters=item.filters)
+        keys = [evidence_key(h, dataset.evidence_kind) for h in hits]
+        append_jsonl(path, {"id": item.id, "depth": depth, "retrieved": keys, "gold": item.evidence})
+
+
+# -- storage ----------------------------------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a results file; a line cut short by a crash is ignored (that question is simply redone)."""
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+_append_lock = threading.Lock()
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+    with _append_lock, open(path, "a+", encoding="utf-8") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() > 0:  # a crash can leave a last line without its newline: start a fresh line
+            handle.seek(handle.tell() - 1)
+            if handle.read(1) != "\n":
+                handle.write("\n")
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class ResultStore:
+    """results.jsonl, read once; appends are atomic per line and thread-safe."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: dict[tuple[str, str], dict] = {}
+        for row in read_jsonl(path):
+            self.rows[(row["key"], row["id"])] = row  # a later row (a retried error) wins
+
+    def done(self, key: str, item_id: str, retry_errors: bool = False) -> bool:
+        row = self.rows.get((key, item_id))
+        return row is not None and not (retry_errors and row.get("error"))
+
+    def append(self, row: dict) -> None:
+        append_jsonl(self.path, row)
+        self.rows[(row["key"], row["id"])] = row

@@ -1,0 +1,135 @@
+"""Lab stage `eval`: the optimization ladder on the demo QA set. Prompts without retrieval, then RAG, DRAG and
+IterDRAG over a grid of (k, m, n), measured on the same questions with the resumable sweep (llmopt.eval); the
+computation allocation model is fit to the grid, and each context budget gets the best measured configuration
+within it next to the model's pick.
+
+Budgets are applied to the measured grid (the paper's "best configuration whose effective context fits L"),
+rather than as caps that would make the planner shrink k and m behind the grid's back.
+"""
+
+from __future__ import annotations
+
+from ..registry import LabContext, LadderRow, StageResult, Table, stage
+
+RUNGS = (("RAG", "rag"), ("DRAG", "drag"), ("IterDRAG", "iterdrag"))
+
+
+def sweeps(quick: bool) -> list[dict]:
+    """Two sweeps into one folder: prompts with no retrieval, then the strategies' grid with the basic prompt."""
+    if quick:
+        return [dict(strategies=["none"], prompts=["basic", "cot"]),
+                dict(strategies=["rag", "drag", "iterdrag"], k=[1, 3], m=[1], n=[1], prompts=["basic"])]
+    return [dict(strategies=["none"], prompts=["basic", "cot", "decompose"]),
+            dict(strategies=["rag", "drag", "iterdrag"], k=[1, 2, 4], m=[1, 2, 4], n=[1, 2], prompts=["basic"])]
+
+
+# quick: a text question, a table question and a two-hop question, all over the three text documents
+QUICK_QUESTIONS = ("q-cfo", "q-skylark-price", "q-gdansk-flight")
+
+
+def demo_index(ctx: LabContext) -> str:
+    """The ingest stage's index over the demo corpus when it ran; else one built here (quick: the three text
+    documents, which hold every quick question's answer)."""
+    if ctx.shared.get("index"):
+        return ctx.shared["index"]
+    from ...demo import write_demo_data
+    from ...demo.qa import TEXT_DOCUMENTS
+    from ...ingest import ingest
+
+    corpus = write_demo_data(ctx.out_dir / "data", ["corpus"])["corpus"]
+    paths = [p for p in corpus if p.name in TEXT_DOCUMENTS] if ctx.quick else [p for p in corpus
+                                                                             if p.suffix != ".json"]
+    index = str(ctx.out_dir / "eval-index")
+    ingest(paths, index=index)
+    return index
+
+
+def budgets(quick: bool) -> list[int]:
+    return [512, 2048] if quick else [512, 1024, 4096]
+
+
+@stage("eval", order=40, budget_s=1500,
+       description="demo QA ladder: baseline and best prompt, RAG, DRAG, IterDRAG over (k, m, n), allocation model")
+def run(ctx: LabContext) -> StageResult:
+    from ...eval.runner import evaluate
+    from ...rag.api import close_retrievers
+
+    out = ctx.out_dir / "eval"
+    common = dict(dataset="demo", index=demo_index(ctx), models=[ctx.model], max_tokens=32 if ctx.quick else None,
+                  seed=0, ids=list(QUICK_QUESTIONS) if ctx.quick else None)
+    try:
+        for sweep in sweeps(ctx.quick):
+            summary = evaluate(out=out, **common, **sweep)
+    finally:
+        close_retrievers()
+    ctx.shared["eval_summary"] = summary
+    return result(ctx, summary, out)
+
+
+def _entries(summary: dict) -> list[dict]:
+    return [e for e in summary["configs"] if e["count"]]
+
+
+def _best(entries: list[dict], metric: str) -> dict | None:
+    return max(entries, key=lambda e: (e[metric], -(e["effective_context_mean"] or 0.0)), default=None)
+
+
+def ladder_rows(summary: dict) -> list[LadderRow]:
+    metric, entries = summary["metric"], _entries(summary)
+    prompts = [e for e in entries if e["strategy"] == "none"]
+    chosen = [("baseline prompt", next((e for e in prompts if e["prompt"] == "basic"), None)),
+              ("best prompt", _best(prompts, metric))]
+    chosen += [(rung, _best([e for e in entries if e["strategy"] == name], metric)) for rung, name in RUNGS]
+    rows = []
+    for rung, entry in chosen:
+        if entry is None:
+            continue
+        low, high = entry[f"{metric}_ci"]
+        rows.append(LadderRow(rung, f"{entry['label']} (demo QA set)", metric, entry[metric], low, high,
+                              entry["latency_mean_s"], entry["cost_usd_mean"], entry["count"]))
+    return rows
+
+
+def budget_table(summary: dict) -> Table:
+    """Per budget: the best measured configuration within it, and the allocation model's pick with its
+    measured value when the grid holds it."""
+    from ...eval.allocation import AllocationModel, allocate
+
+    metric, entries = summary["metric"], _entries(summary)
+    group = next((g for g in summary["allocation_model"]["groups"] if not g.get("error")), None)
+    fitted = AllocationModel(**{k: v for k, v in group.items()}) if group else None
+    rows = []
+    for budget in summary.get("budgets", []):
+        seen = _best([e for e in entries if (e["effective_context_mean"] or 0) <= budget], metric)
+        pick = allocate(fitted, budget)["best"] if fitted else None
+        measured = next((e for e in entries if pick and e["prompt"] == fitted.prompt and e["strategy"] ==
+                         pick["strategy"] and e["k"] == pick["k"] and e["m"] == pick["m"]
+                         and e["n"] == pick["follow_ups"]), None)
+        rows.append([budget, seen["label"] if seen else "–", round(seen[metric], 3) if seen else None,
+                     f"{pick['strategy']} k={pick['k']} m={pick['m']} n={pick['follow_ups']}" if pick else "–",
+                     round(pick["predicted"], 3) if pick else None, round(measured[metric], 3) if measured else None])
+    return Table(["budget (tokens)", "best measured within it", metric, "allocation model's pick", "predicted",
+                  "measured"], rows, "Effective context per question; the allocation model never extrapolates "
+                  "beyond the measured k, m and n.")
+
+
+def result(ctx: LabContext, summary: dict, out) -> StageResult:
+    from ...eval.report import allocation_section, config_table, plots
+
+    summary["budgets"] = budgets(ctx.quick)
+    metric = summary["metric"]
+    ladder = ladder_rows(summary)
+    allocation = allocation_section(summary, out)
+    tables = [config_table(summary), budget_table(summary)] + allocation.tables
+    made = [p for p in plots(out, summary) if "latency" not in p[0]] + allocation.plots
+    best = next((e for e in summary["configs"] if e["key"] == summary["best"]), None)
+    text = (f"{summary['splits']['eval']} demo questions (single-hop and multi-hop across documents) with "
+            f"{ctx.model}; demonstrations come from the set's own pool, never the questions asked. "
+            f"{len(_entries(summary))} configurations. "
+            + (f"Best by {metric}: {best['label']} at {best[metric]:.2f}. " if best else "")
+            + "Rungs pick the best configuration of each strategy on these same questions, so their values are "
+            "optimistic; the paired differences and the full sweep are in eval/report.html.")
+    return StageResult(text, tables, made, ladder, metrics={
+        "best": best["label"] if best else None, "configs": len(_entries(summary)),
+        "allocation_r2": next((g.get("r2") for g in summary["allocation_model"]["groups"] if not g.get("error")),
+                              None)})
