@@ -3,83 +3,116 @@ the smallest (breadcrumbs), keep a random subset (DARE) or a magnitude-ranked ra
 
 Selecting the k largest of n values does not need a full sort: a k-th order statistic (found on a small
 bracket of candidates) gives the threshold, and ties at the threshold are broken by position so exactly the
-requested count is kept. This is what makes TIES on a large embedding matrix take a fraction of a second.
+requested count is kept. Magnitudes are computed a chunk at a time, so sparsifying a tensor costs a boolean
+mask, not a second copy of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import torch
 
+CHUNK = 1 << 20  # entries per chunk of scratch work
 _EXACT_BELOW = 1 << 15  # below this a direct selection is as fast as bracketing
 
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
-def kth_smallest(values: torch.Tensor, k: int) -> float:
-    """The k-th smallest (1-based) of a 1-D tensor, like torch.kthvalue, without scanning it with a selection
-    algorithm: a sample brackets the answer, and only the values inside the bracket are searched."""
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def magnitudes_of(x: torch.Tensor) -> torch.Tensor:
+    """|x| in float32 or wider (ranking half-precision magnitudes in half precision would create ties)."""
+    return x.abs().float() if x.dtype in (torch.float16, torch.bfloat16) else x.abs()
+
+
+def _spans(n: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, CHUNK):
+        yield start, min(start + CHUNK, n)
+
+
+def kth_smallest(values: torch.Tensor, k: int, transform: Transform = _identity) -> float:
+    """The k-th smallest (1-based) of transform(values) for a 1-D tensor, like torch.kthvalue: a sample brackets
+    the answer, only the values inside the bracket are searched, and transform runs a chunk at a time."""
     n = values.numel()
     if not 1 <= k <= n:
         raise ValueError(f"k={k} out of range for {n} values")
     if n <= _EXACT_BELOW:
-        return torch.kthvalue(values, k).values.item()
+        return torch.kthvalue(transform(values), k).values.item()
     size = max(1024, min(1 << 14, n // 64))  # sample size; its quantiles scatter by ~sqrt(size)/2 positions
     margin = 4 * int(size ** 0.5) + 16  # ~8 standard deviations either side of the target
     generator = torch.Generator().manual_seed(0)  # the result is exact; the sample only sets the bracket
-    sample = values[torch.randint(0, n, (size,), generator=generator)]
+    sample = transform(values[torch.randint(0, n, (size,), generator=generator)])
     position = int((k - 1) / n * size)
     low = torch.kthvalue(sample, position - margin + 1).values.item() if position - margin >= 0 else -float("inf")
     high = torch.kthvalue(sample, position + margin + 1).values.item() if position + margin < size else float("inf")
-    below = int(torch.count_nonzero(values < low))
-    inside = values[(values >= low) & (values <= high)]
+    below, inside = 0, []
+    for start, stop in _spans(n):
+        chunk = transform(values[start:stop])
+        below += int(torch.count_nonzero(chunk < low))
+        bracket = chunk >= low
+        bracket &= chunk <= high
+        inside.append(chunk[bracket])
+    candidates = torch.cat(inside)
     rank = k - below
-    if 1 <= rank <= inside.numel():
-        return torch.kthvalue(inside, rank).values.item()
-    return torch.kthvalue(values, k).values.item()  # the bracket missed (adversarial data): search everything
+    if 1 <= rank <= candidates.numel():
+        return torch.kthvalue(candidates, rank).values.item()
+    return torch.kthvalue(transform(values), k).values.item()  # the bracket missed (adversarial data)
 
 
-def rank_window_mask(values: torch.Tensor, start: int, stop: int, zeros_matter: bool = False) -> torch.Tensor:
-    """A boolean mask of exactly the values whose ascending rank lies in [start, stop) (ties broken by position).
+def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Transform = _identity,
+                     zeros_matter: bool = False) -> torch.Tensor:
+    """A boolean mask of exactly the entries whose ascending rank in transform(values) lies in [start, stop)
+    (ties broken by position).
 
-    With zeros_matter=False, ties at a boundary value of 0 are left out: the caller multiplies the mask by
-    the values, so which zeros are "kept" changes nothing and the tie search over (often millions of) zeros is
-    skipped."""
+    With zeros_matter=False, ties at a boundary value of 0 are left out: the caller only keeps values, so which
+    zeros are "kept" changes nothing, and the tie search over (often millions of) zeros is skipped."""
     flat = values.reshape(-1)
     n = flat.numel()
     if stop <= start or n == 0:
-        return torch.zeros_like(values, dtype=torch.bool)
-    low = kth_smallest(flat, start + 1) if start > 0 else None
-    high = kth_smallest(flat, stop) if stop < n else None
-    if low is not None:
-        keep = flat > low
+        return torch.zeros(values.shape, dtype=torch.bool)
+    low = kth_smallest(flat, start + 1, transform) if start > 0 else None
+    high = kth_smallest(flat, stop, transform) if stop < n else None
+    keep = torch.empty(n, dtype=torch.bool)
+    for a, b in _spans(n):
+        chunk = transform(flat[a:b])
+        inside = chunk > low if low is not None else torch.ones(b - a, dtype=torch.bool)
         if high is not None:
-            keep &= flat < high
-    else:
-        keep = flat < high if high is not None else torch.ones_like(flat, dtype=torch.bool)
+            inside &= chunk < high
+        keep[a:b] = inside
     for boundary in {low, high} - {None}:
         if boundary == 0 and not zeros_matter:
             continue
-        equal = (flat == boundary).nonzero().flatten()
-        before = int(torch.count_nonzero(flat < boundary))
+        before, equal = 0, []
+        for a, b in _spans(n):
+            chunk = transform(flat[a:b])
+            before += int(torch.count_nonzero(chunk < boundary))
+            equal.append((chunk == boundary).nonzero().flatten() + a)
+        equal = torch.cat(equal)
         keep[equal[max(start - before, 0):max(min(stop - before, equal.numel()), 0)]] = True
     return keep.reshape(values.shape)
 
 
-def rescaled(tensor: torch.Tensor, keep: torch.Tensor, rescale: bool, magnitudes: torch.Tensor | None = None,
-             inplace: bool = False, eps: float = 1e-7) -> torch.Tensor:
-    """tensor * keep; with rescale, scaled so its L1 norm matches the unmasked tensor's (mergekit 0.1.5).
-    `magnitudes` (|tensor|, flattened, ours to overwrite) saves recomputing it; inplace overwrites tensor."""
-    if rescale:
-        if magnitudes is None or magnitudes.dtype != tensor.dtype:  # norms in the tensor's dtype, as mergekit
-            magnitudes = tensor.abs().reshape(-1)
-        before = magnitudes.sum()
-        after = magnitudes.mul_(keep.reshape(-1)).sum()
-    masked = tensor.mul_(keep) if inplace else tensor * keep
-    if not rescale or before < eps or after < eps:
+def _l1(x: torch.Tensor) -> float:
+    return sum(float(x.reshape(-1)[a:b].abs().sum(dtype=torch.float64)) for a, b in _spans(x.numel()))
+
+
+def rescaled(tensor: torch.Tensor, keep: torch.Tensor, rescale: bool, inplace: bool = False,
+             eps: float = 1e-7) -> torch.Tensor:
+    """tensor with the entries outside `keep` zeroed; with rescale, scaled so its L1 norm matches the unmasked
+    tensor's (mergekit 0.1.5). inplace overwrites tensor (and keep). Masking uses masked_fill: multiplying by a
+    boolean mask would first convert the whole mask to floats."""
+    before = _l1(tensor) if rescale else 0.0
+    drop = keep.logical_not_() if inplace else keep.logical_not()
+    masked = tensor.masked_fill_(drop, 0) if inplace else tensor.masked_fill(drop, 0)
+    if not rescale:
+        return masked
+    after = _l1(masked)
+    if before < eps or after < eps:
         return masked
     return masked.mul_(before / after)
-
-
-def _magnitudes(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.abs().reshape(-1).float()
 
 
 def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inplace: bool = False) -> torch.Tensor:
@@ -90,9 +123,8 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inpla
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    magnitudes = _magnitudes(tensor)
-    keep = rank_window_mask(magnitudes, n - k, n)
-    return rescaled(tensor, keep.reshape(tensor.shape), rescale, magnitudes, inplace)
+    keep = rank_window_mask(tensor, n - k, n, magnitudes_of)
+    return rescaled(tensor, keep, rescale, inplace)
 
 
 def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01, rescale: bool = False,
@@ -104,14 +136,22 @@ def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01
     kept = int(density * n)
     top = int(gamma * n)
     bottom = max(0, n - kept - top)  # fewer outliers dropped when density + gamma > 1
-    magnitudes = _magnitudes(tensor)
-    keep = rank_window_mask(magnitudes, bottom, bottom + kept)
-    return rescaled(tensor, keep.reshape(tensor.shape), rescale, magnitudes, inplace)
+    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of)
+    return rescaled(tensor, keep, rescale, inplace)
 
 
 def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
     # bernoulli sampling has no float16 CPU kernel; bfloat16 and GPU tensors stay as they are
     return tensor.dtype if tensor.device.type != "cpu" or tensor.dtype == torch.bfloat16 else torch.float32
+
+
+def random_mask(shape: torch.Size, density: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each entry True with probability `density`, drawn a chunk at a time (no full-size float noise)."""
+    keep = torch.empty(shape, dtype=torch.bool)
+    flat = keep.view(-1)
+    for a, b in _spans(flat.numel()):
+        flat[a:b] = torch.rand(b - a, generator=generator) < density
+    return keep
 
 
 def bernoulli(tensor: torch.Tensor, density: float, rescale: bool = True,
@@ -120,7 +160,7 @@ def bernoulli(tensor: torch.Tensor, density: float, rescale: bool = True,
     if density >= 1:
         return tensor
     work = tensor.to(_work_dtype(tensor))
-    keep = torch.rand(tensor.shape, generator=generator, device=tensor.device) < density
+    keep = random_mask(tensor.shape, density, generator)
     return rescaled(work, keep, rescale, inplace=inplace or work.data_ptr() != tensor.data_ptr()).to(tensor.dtype)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import Param
+from .sparsify import CHUNK
 
 Sparsifier = Callable[[torch.Tensor, dict], torch.Tensor]  # (delta, this input's parameters) -> sparse delta
 
@@ -30,16 +31,30 @@ def task_vector_params(*, normalize: bool, rescale: bool) -> tuple[Param, ...]:
     )
 
 
-def keep_agreeing_(deltas: Sequence[torch.Tensor]) -> None:
-    """Zero, in place, the entries of each (weighted) delta whose sign disagrees with the elected sign: the sign
-    of the summed deltas, ties going to +. Zero entries agree with nothing (they then count nowhere)."""
-    total = deltas[0].clone()
-    for delta in deltas[1:]:
-        total += delta
-    elected = (total >= 0).to(total.dtype).mul_(2).sub_(1)  # +1 / -1
-    del total
-    for delta in deltas:
-        delta.mul_(elected).clamp_(min=0).mul_(elected)  # x*s > 0 exactly where sign(x) == s; s*s == 1
+def elect_and_sum_(deltas: list[torch.Tensor], weights: Sequence[float], normalize: bool) -> torch.Tensor:
+    """TIES' disjoint merge, into deltas[0], a chunk at a time (scratch stays chunk-sized): each entry keeps
+    only the (weighted) deltas whose sign matches the elected sign (the sign of their sum, ties going to +),
+    sums them and, with normalize, divides by the weights of those deltas (1 where none survives). Zero
+    entries agree with nothing, so they count nowhere."""
+    flats = [delta.view(-1) for delta in deltas]
+    for start in range(0, flats[0].numel(), CHUNK):
+        parts = [flat[start:start + CHUNK] for flat in flats]
+        elected = parts[0].clone()
+        for part in parts[1:]:
+            elected += part
+        elected.ge_(0).mul_(2).sub_(1)  # +1 / -1
+        for part in parts:
+            part.mul_(elected).clamp_(min=0).mul_(elected)  # x*s > 0 exactly where sign(x) == s; s*s == 1
+        if normalize:
+            divisor = torch.zeros_like(parts[0])
+            for part, weight in zip(parts, weights):
+                divisor.add_(part != 0, alpha=weight)
+            divisor.masked_fill_(divisor == 0, 1)
+        for part in parts[1:]:
+            parts[0] += part
+        if normalize:
+            parts[0] /= divisor
+    return deltas[0]
 
 
 def combine(base: torch.Tensor, others: list[torch.Tensor], weights: Sequence[float], *,
@@ -49,7 +64,8 @@ def combine(base: torch.Tensor, others: list[torch.Tensor], weights: Sequence[fl
     """Merge task vectors (others - base) into base; sparsify(delta, i) thins input i's task vector.
 
     With inplace, base and others are consumed (overwritten, and others' list entries dropped as they turn into
-    task vectors), so the merge holds no more than the inputs plus two tensors of scratch."""
+    task vectors), so the merge holds little more than its inputs: sparsification costs a boolean mask and the
+    rest works a chunk at a time."""
     if not others:
         return base
     deltas = []
@@ -62,23 +78,16 @@ def combine(base: torch.Tensor, others: list[torch.Tensor], weights: Sequence[fl
         if sparsify is not None:
             delta = sparsify(delta, i)
         deltas.append(delta.mul_(weight))  # delta is always a tensor of our own here
-    divisor = None
     if consensus:
-        keep_agreeing_(deltas)
-        if normalize:  # the sum of the weights of the agreeing entries
-            divisor = torch.zeros_like(base)
-            for delta, weight in zip(deltas, weights):
-                divisor.add_(delta != 0, alpha=weight)
-            divisor.masked_fill_(divisor == 0, 1)
-    elif normalize:
-        divisor = torch.tensor(list(weights), dtype=base.dtype).sum()
-        divisor = divisor if divisor.abs() >= 1e-8 else torch.ones_like(divisor)
-    mixed = deltas[0]
-    for delta in deltas[1:]:
-        mixed += delta
+        mixed = elect_and_sum_(deltas, weights, normalize)
+    else:
+        mixed = deltas[0]
+        for delta in deltas[1:]:
+            mixed += delta
+        if normalize:
+            divisor = torch.tensor(list(weights), dtype=base.dtype).sum()
+            mixed /= divisor if divisor.abs() >= 1e-8 else torch.ones_like(divisor)
     del deltas
-    if divisor is not None:
-        mixed /= divisor
     if lambda_ != 1:
         mixed *= lambda_
     merged = base.add_(mixed) if inplace else base + mixed
