@@ -196,19 +196,16 @@ class LlamaCppState:
 
         ctx = self.llama._ctx.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
+        buffer = (ctypes.c_uint8 * size)()  # kept as is: slicing a ctypes array would build a list of ints
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
         ids = self.llama.input_ids[: self.llama.n_tokens].copy()
-        return (bytes(buffer[:written]), ids), written + ids.nbytes
+        return (buffer, written, ids), written + ids.nbytes
 
     def load(self, snapshot: Any) -> None:
-        import ctypes
-
         import llama_cpp
 
-        data, ids = snapshot
-        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if llama_cpp.llama_state_seq_set_data(self.llama._ctx.ctx, buffer, len(data), 0) != len(data):
+        buffer, written, ids = snapshot
+        if llama_cpp.llama_state_seq_set_data(self.llama._ctx.ctx, buffer, written, 0) != written:
             self.reset()  # a failed restore leaves nothing half-loaded: the call recomputes everything
             return
         self.llama.input_ids[: len(ids)] = ids
