@@ -225,3 +225,25 @@ def test_the_sql_preset_never_writes(start, bookshop, statement):
     assert bookshop.read_bytes() == before
     with sqlite3.connect(bookshop) as conn:
         assert conn.execute("SELECT count(*) FROM authors").fetchone()[0] > 0
+
+
+def test_a_streaming_client_that_leaves_the_queue_frees_its_place(start, gate):
+    url = start(model=gate.spec, limits={"max_concurrent": 1, "max_queue": 1})
+    holder = threading.Thread(target=chat, args=(url,))
+    holder.start()
+    assert gate.entered.acquire(timeout=20)
+    payload = {"model": "rag-k5", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=payload, timeout=30) as stream:
+        lines = stream.iter_lines()  # kept: dropping the iterator would close the connection here
+        assert json.loads(next(lines)[6:])["choices"][0]["delta"]["role"] == "assistant"
+        assert httpx.get(f"{url}/health").json()["queue"]["waiting"] == 1
+        assert chat(url).status_code == 429  # one answering, one waiting: full
+    for _ in range(500):  # the server notices the disconnect and gives the place back
+        if httpx.get(f"{url}/health").json()["queue"]["waiting"] == 0:
+            break
+        time.sleep(0.01)
+    assert httpx.get(f"{url}/health").json()["queue"]["waiting"] == 0
+    gate.event.set()
+    holder.join(timeout=30)
+    queue = httpx.get(f"{url}/health").json()["queue"]
+    assert (queue["active"], queue["waiting"], queue["answered"]) == (0, 0, 1)

@@ -11,7 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-QUESTION = "Who founded Harbor Labs?"
+QUESTION = "Who is the chief financial officer of Veltora Dynamics?"
+CHART_QUESTION = "Who is the chief executive in the Veltora Dynamics leadership chart?"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -21,14 +22,17 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from llmopt.demo import write_demo_data
+    from llmopt.demo.qa import TEXT_DOCUMENTS
     from llmopt.ingest import ingest
     from llmopt.lab.report import Section, write_report
 
     root = tmp_path_factory.mktemp("serve")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LLMOPT_HOME", str(root / "home"))
-        write_demo_data(root, ["qa", "sql"])
-        report = ingest([root / "qa" / "corpus"], index=str(root / "index"))
+        write_demo_data(root, ["corpus", "qa", "sql"])
+        # the text documents (quick) and one picture, so that a citation can show its image
+        files = [root / "corpus" / name for name in TEXT_DOCUMENTS + ("org_chart.png",)]
+        report = ingest(files, index=str(root / "index"))
         assert report.summary()["failed"] == 0
     plot = root / "reports" / "lab" / "plot.png"
     plot.parent.mkdir(parents=True)
@@ -69,9 +73,21 @@ def test_openai_client_answers_over_the_real_index(server):
                                            max_tokens=8)
     citations = reply.choices[0].message.model_extra["citations"]
     assert reply.choices[0].message.content.strip()
-    assert len(citations) == 2 and all(c["source"].endswith((".md", ".html", ".txt")) for c in citations)
+    assert len(citations) == 2 and all(c["source"].endswith((".md", ".html", ".txt", ".png")) for c in citations)
     assert reply.usage.prompt_tokens > 50 and reply.usage.model_extra["cost_usd"] > 0
     assert reply.model_extra["llmopt"]["engine_model"].startswith("llamacpp:")
+
+
+def test_a_picture_citation_links_to_its_image(server):
+    import httpx
+
+    client = openai.OpenAI(base_url=f"{server['url']}/v1", api_key="unused")
+    reply = client.chat.completions.create(model="rag-k2", messages=[{"role": "user", "content": CHART_QUESTION}],
+                                           max_tokens=8)
+    pictures = [c for c in reply.choices[0].message.model_extra["citations"] if c["type"] == "picture"]
+    assert pictures and pictures[0]["image_url"].startswith("/api/images/")
+    image = httpx.get(server["url"] + pictures[0]["image_url"])
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
 
 
 def test_openai_client_streams_a_drag_answer(server):
@@ -123,7 +139,7 @@ def test_the_web_page_asks_shows_citations_and_renders_a_report(server, tmp_path
         Select(driver.find_element(By.ID, "model")).select_by_value("rag-k2")
         driver.find_element(By.ID, "max-tokens").clear()
         driver.find_element(By.ID, "max-tokens").send_keys("8")
-        driver.find_element(By.ID, "question").send_keys(QUESTION)
+        driver.find_element(By.ID, "question").send_keys(CHART_QUESTION)
         driver.find_element(By.ID, "ask-button").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#citations li") and
                    d.find_element(By.ID, "usage").text)
@@ -131,9 +147,14 @@ def test_the_web_page_asks_shows_citations_and_renders_a_report(server, tmp_path
         citations = driver.find_elements(By.CSS_SELECTOR, "#citations li")
         assert answer.strip() and "[1]" in answer and len(citations) == 2
         assert "call(s)" in driver.find_element(By.ID, "usage").text and "$" in driver.find_element(By.ID, "usage").text
-        citations[0].find_element(By.CSS_SELECTOR, ".citation-head").click()
-        body = citations[0].find_element(By.CSS_SELECTOR, ".citation-body")
-        assert body.is_displayed() and "source:" in body.text
+        for citation in citations:  # clicking a citation opens its source, page, text (and picture)
+            citation.find_element(By.CSS_SELECTOR, ".citation-head").click()
+            body = citation.find_element(By.CSS_SELECTOR, ".citation-body")
+            assert body.is_displayed() and "source:" in body.text
+        picture = next(c for c in citations if "picture" in c.text)  # the org chart: its image is shown
+        wait.until(lambda d: picture.find_elements(By.CSS_SELECTOR, "img[src^='blob:']"))
+        image = picture.find_element(By.CSS_SELECTOR, "img")
+        assert image.is_displayed() and driver.execute_script("return arguments[0].naturalWidth", image) > 0
         driver.save_screenshot(str(tmp_path / "ask.png"))
 
         driver.find_element(By.ID, "tab-reports").click()
