@@ -24,12 +24,13 @@ from typing import Any
 from ..errors import ConfigError, InputError
 from ..paths import atomic_write_text
 from ..types import Chunk, Hit
+from . import bm25
 from . import filters as F
 from .failpoint import failpoint
 from .fusion import rrf
 from .manifest import Manifest, SourceEntry
 from .spec import IndexLocation, parse_index_spec
-from .store import MilvusStore, check_dimension
+from .store import SCHEMA_VERSION, MilvusStore, check_dimension
 
 CONFIG_FILE = "index.json"
 SERVER_FILE = "server.json"
@@ -119,7 +120,8 @@ class Index:
             vector = self.embedder.embed([query])[0].tolist()
             lists["dense"] = self.store.search_dense(vector, limit, expr)
         if mode in ("hybrid", "sparse"):
-            lists["sparse"] = self.store.search_sparse(query, limit, expr)
+            weights = bm25.query_vector(query, self.manifest)
+            lists["sparse"] = self.store.search_sparse(weights, limit, expr) if weights else []
         rows = {h.row["pk"]: h.row for hits in lists.values() for h in hits}
         scores = {(name, h.row["pk"]): h.score for name, hits in lists.items() for h in hits}
         committed = self.manifest.committed_versions(sorted({r["source"] for r in rows.values()}))
@@ -149,7 +151,8 @@ class Index:
         failpoint("begin")
         for version in leftovers:
             self.store.delete_version(version)
-        rows = [r for p in batch for r in chunk_rows(p.chunks, p.vectors, p.entry.version)]
+        terms = self._bm25_rows(batch)
+        rows = [r for p in batch for r in chunk_rows(p.chunks, p.vectors, p.entry.version, terms[id(p)][1])]
         for start in range(0, len(rows), INSERT_BATCH):
             self.store.insert(rows[start:start + INSERT_BATCH])
             if start == 0:
@@ -157,12 +160,29 @@ class Index:
         failpoint("before_commit")
         superseded = []
         for p in batch:
-            old = self.manifest.commit(p.entry)
+            old = self.manifest.commit(p.entry, terms[id(p)][0])
             p.replaced = old is not None
             superseded += [old] if old else []
         failpoint("after_commit")
         self._purge(superseded)
         failpoint("after_delete_old")
+
+    def _bm25_rows(self, batch: list[PendingSource]) -> dict[int, tuple[bm25.VersionTerms, list[dict]]]:
+        """Per source: its contribution to the BM25 statistics, and each chunk's BM25 vector. Document weights use
+        the average length of the committed chunks (of this batch, for the first one)."""
+        counted = {id(p): [bm25.term_counts(embed_text(c)) for c in p.chunks] for p in batch}
+        n, length = self.manifest.bm25_totals()
+        if n == 0:
+            lengths = [dl for counts in counted.values() for _, dl in counts]
+            n, length = len(lengths), sum(lengths)
+        avgdl = length / max(n, 1)
+        out = {}
+        for p in batch:
+            terms = bm25.VersionTerms()
+            for counts, dl in counted[id(p)]:
+                terms.add(counts, dl)
+            out[id(p)] = (terms, [bm25.doc_vector(counts, dl, avgdl) for counts, dl in counted[id(p)]])
+        return out
 
     def _purge(self, versions: list[str]) -> None:
         for version in versions:
@@ -228,9 +248,14 @@ class Index:
             "sources": len(entries), "files": sum(e.kind == "file" for e in entries),
             "chunks": sum(e.chunks for e in entries), "by_type": dict(sorted(by_type.items())),
             "pages": sum(e.pages or 0 for e in entries), "dirty": len(self.manifest.dirty()),
-            "created": self.config.get("created"), "updated": max((e.committed_at for e in entries), default=None),
+            "created": _iso(self.config.get("created")), "updated": _iso(max((e.committed_at for e in entries),
+                                                                              default=None)),
             "rows_in_store": self.store.count(),
         }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else None
 
 
 def _store_kind(location: IndexLocation, store: MilvusStore) -> str:
@@ -245,15 +270,15 @@ def embed_text(chunk: Chunk) -> str:
     return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
 
 
-def chunk_rows(chunks: list[Chunk], vectors, version: str) -> list[dict[str, Any]]:
+def chunk_rows(chunks: list[Chunk], vectors, version: str, sparse: list[dict]) -> list[dict[str, Any]]:
     rows = []
-    for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors)):
+    for ordinal, (chunk, vector, weights) in enumerate(zip(chunks, vectors, sparse)):
         meta = {"bbox": list(chunk.bbox) if chunk.bbox else None, "content_hash": chunk.content_hash,
                 "method": chunk.method, "image": chunk.image, "ordinal": ordinal, "metadata": chunk.metadata}
         rows.append({"pk": _digest(version, chunk.chunk_id)[:32], "chunk_id": chunk.chunk_id, "version": version,
                      "source": chunk.source, "type": chunk.type, "page": chunk.page if chunk.page else -1,
-                     "section": chunk.section[:2000], "text": chunk.text, "search_text": embed_text(chunk),
-                     "meta": meta, "dense": [float(x) for x in vector]})
+                     "section": chunk.section[:2000], "text": chunk.text, "meta": meta,
+                     "dense": [float(x) for x in vector], "sparse": weights or bm25.EMPTY})
     return rows
 
 
@@ -346,7 +371,10 @@ def _finish_open(location, config, store, embedder_spec, create, recover) -> Ind
 
         embedder = get_embedder(embedder_spec or "default")
         config = {"embedder": embedder_spec or "default", "embedder_id": embedder.model_id, "dim": embedder.dim,
-                  "collection": location.collection, "created": time.time(), "schema": 1}
+                  "collection": location.collection, "created": time.time(), "schema": SCHEMA_VERSION}
+    if config.get("schema") != SCHEMA_VERSION:
+        raise ConfigError(f"index '{location.spec}' was built by an older llmopt (schema {config.get('schema')}); "
+                          "ingest into a new index")
     if not store.exists():
         store.create(config["dim"], config)
     _write_config(location, config)

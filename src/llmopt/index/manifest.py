@@ -10,6 +10,9 @@ from. The protocol to put a new version V of a source S into the store:
                         ("superseded"), so search stops returning it at the same instant it starts returning V
     4. the store deletes the old version's rows, then forget(old) marks it clean
 
+BM25 statistics (bm25.py) change in the same transactions: committing a version adds its terms, superseding
+or retiring one subtracts them, so they always describe the committed chunks exactly.
+
 Invariant: search filters out dirty versions (a short list: only versions in flight) and drops any hit whose
 version is not the one committed for its source. A kill at any point leaves at most some dirty versions;
 recovery deletes their rows and forgets them, and the next run re-does the uncommitted sources.
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bm25 import VersionTerms
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources(
     source TEXT PRIMARY KEY, version TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT, size INTEGER,
@@ -33,6 +38,11 @@ CREATE TABLE IF NOT EXISTS sources(
 CREATE INDEX IF NOT EXISTS sources_version ON sources(version);
 CREATE TABLE IF NOT EXISTS dirty(version TEXT PRIMARY KEY, source TEXT NOT NULL, state TEXT NOT NULL,
     since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS bm25_version(version TEXT PRIMARY KEY, terms BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bm25_df(term INTEGER PRIMARY KEY, df INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bm25_totals(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL,
+    length INTEGER NOT NULL);
+INSERT OR IGNORE INTO bm25_totals VALUES (1, 0, 0);
 """
 
 
@@ -120,11 +130,16 @@ class Manifest:
     def begin(self, source: str, version: str) -> None:
         """Mark version pending. Re-ingesting the committed version un-commits it first, so that a crash
         between deleting its rows and re-inserting them cannot leave the source committed but empty."""
-        self._tx([("DELETE FROM sources WHERE source = ? AND version = ?", (source, version)),
-                  ("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'pending', ?)", (version, source, time.time()))])
+        def body(db: sqlite3.Connection) -> None:
+            if db.execute("DELETE FROM sources WHERE source = ? AND version = ?", (source, version)).rowcount:
+                _unapply_terms(db, version)
+            db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'pending', ?)", (version, source, time.time()))
 
-    def commit(self, entry: SourceEntry) -> str | None:
-        """Atomically make entry.version the committed version of its source; return the superseded one."""
+        self._tx(body=body)
+
+    def commit(self, entry: SourceEntry, terms: VersionTerms | None = None) -> str | None:
+        """Atomically make entry.version the committed version of its source (and its terms part of the BM25
+        statistics); return the superseded version."""
         entry.committed_at = time.time()
 
         def body(db: sqlite3.Connection) -> str | None:
@@ -133,6 +148,9 @@ class Manifest:
             if superseded:
                 db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)",
                            (superseded, entry.source, time.time()))
+                _unapply_terms(db, superseded)
+            if terms is not None:
+                _apply_terms(db, entry.version, terms)
             db.execute("DELETE FROM dirty WHERE version = ?", (entry.version,))
             db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _row(entry))
             return superseded
@@ -145,6 +163,7 @@ class Manifest:
             row = db.execute("SELECT version FROM sources WHERE source = ?", (source,)).fetchone()
             if row:
                 db.execute("DELETE FROM sources WHERE source = ?", (source,))
+                _unapply_terms(db, row[0])
                 db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)", (row[0], source, time.time()))
             return row[0] if row else None
 
@@ -154,9 +173,38 @@ class Manifest:
         """The store holds no rows of this version any more."""
         self._tx([("DELETE FROM dirty WHERE version = ?", (version,))])
 
+    # -- BM25 statistics ------------------------------------------------------------------------------------
+    def bm25_totals(self) -> tuple[int, int]:
+        """(committed chunks, their total length in terms)."""
+        with self._lock:
+            return tuple(self._db.execute("SELECT n, length FROM bm25_totals WHERE id = 1").fetchone())
+
+    def bm25_df(self, terms: list[int]) -> dict[int, int]:
+        with self._lock:
+            marks = ",".join("?" * len(terms))
+            return dict(self._db.execute(f"SELECT term, df FROM bm25_df WHERE term IN ({marks})", terms).fetchall())
+
     def touch(self, source: str, mtime_ns: int) -> None:
         """Same content, new modification time: remember it so the next run skips hashing."""
         self._tx([("UPDATE sources SET mtime_ns = ? WHERE source = ?", (mtime_ns, source))])
+
+
+def _apply_terms(db: sqlite3.Connection, version: str, terms: VersionTerms, sign: int = 1) -> None:
+    if sign > 0:
+        db.execute("INSERT OR REPLACE INTO bm25_version VALUES (?, ?)", (version, terms.encode()))
+    db.executemany("INSERT INTO bm25_df VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
+                   [(t, sign * c) for t, c in terms.df.items()])
+    if sign < 0:
+        db.executemany("DELETE FROM bm25_df WHERE term = ? AND df <= 0", [(t,) for t in terms.df])
+    db.execute("UPDATE bm25_totals SET n = n + ?, length = length + ? WHERE id = 1",
+               (sign * terms.n, sign * terms.length))
+
+
+def _unapply_terms(db: sqlite3.Connection, version: str) -> None:
+    row = db.execute("SELECT terms FROM bm25_version WHERE version = ?", (version,)).fetchone()
+    if row:
+        _apply_terms(db, version, VersionTerms.decode(row[0]), sign=-1)
+        db.execute("DELETE FROM bm25_version WHERE version = ?", (version,))
 
 
 def _row(e: SourceEntry) -> tuple:

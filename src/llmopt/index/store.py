@@ -1,6 +1,5 @@
-"""The vector store: one Milvus collection with a dense vector (the embedder's) and a BM25 sparse vector that
-Milvus computes itself from the text (a BM25 function over an analyzed field), plus provenance fields to filter
-on. The same code talks to Milvus Lite (a local folder, embedded in this process) and to a Milvus server or
+"""The vector store: one Milvus collection with a dense vector (the embedder's) and a BM25 sparse vector (bm25.py,
+with corpus statistics in the manifest), plus provenance fields to filter on. The same code talks to Milvus Lite (a local folder, embedded in this process) and to a Milvus server or
 cluster (a URI): the scale-out path is a change of index spec, nothing else.
 
 Milvus Lite holds an exclusive lock on its folder for as long as a process has it open. A second process that
@@ -23,14 +22,13 @@ from .spec import IndexLocation
 # Milvus Lite's in-process server and pymilvus log routine events as warnings (and gRPC's C core prints
 # keepalive chatter); keep stderr for our own output
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-for _name in ("pymilvus", "milvus_lite", "grpc"):
+for _name in ("pymilvus", "milvus_lite"):
     logging.getLogger(_name).setLevel(logging.ERROR)
+# Milvus Lite's gRPC server logs "Method not implemented" for calls pymilvus probes and then works around
+logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 MAX_TEXT_BYTES = 60_000  # Milvus VARCHAR max_length is 65,535 bytes
-STOP_WORDS = sorted(set(
-    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
-    "may might of on or our shall should so such than that the their them then there these they this those to "
-    "was we were what when where which while who whom why will with would you your".split()))
+SCHEMA_VERSION = 2
 FIELDS = ["pk", "chunk_id", "version", "source", "type", "page", "section", "text", "meta"]
 
 
@@ -96,7 +94,7 @@ class MilvusStore:
             return {}
 
     def create(self, dim: int, description: dict[str, Any]) -> None:
-        from pymilvus import DataType, Function, FunctionType
+        from pymilvus import DataType
 
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False,
                                            description=json.dumps(description, sort_keys=True))
@@ -108,17 +106,12 @@ class MilvusStore:
         schema.add_field("page", DataType.INT64)  # -1 when the format has no pages
         schema.add_field("section", DataType.VARCHAR, max_length=4096)
         schema.add_field("text", DataType.VARCHAR, max_length=65535)
-        schema.add_field("search_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True,
-                         analyzer_params={"tokenizer": "standard",
-                                          "filter": ["lowercase", {"type": "stop", "stop_words": STOP_WORDS}]})
         schema.add_field("meta", DataType.JSON)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["search_text"], output_field_names=["sparse"]))
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)  # BM25 term weights (bm25.doc_vector)
         index_params = self.client.prepare_index_params()
         index_params.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
-        index_params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        index_params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self.client.create_collection(self.collection, schema=schema, index_params=index_params)
 
     def load(self) -> None:
@@ -132,7 +125,6 @@ class MilvusStore:
     def insert(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             row["text"] = _clip(row["text"])
-            row["search_text"] = _clip(row["search_text"])
         if rows:
             self.client.insert(self.collection, rows)
 
@@ -145,11 +137,10 @@ class MilvusStore:
                                  search_params={"metric_type": "COSINE"}, output_fields=FIELDS)
         return [StoreHit(_entity(h), float(h["distance"])) for h in res[0]]
 
-    def search_sparse(self, text: str, limit: int, expr: str) -> list[StoreHit]:
-        res = self.client.search(self.collection, [text], anns_field="sparse", limit=limit, filter=expr,
-                                 search_params={"metric_type": "BM25"}, output_fields=FIELDS)
-        # Milvus Lite reports BM25 as a negated distance, a server as a positive score; the order is the same
-        return [StoreHit(_entity(h), abs(float(h["distance"]))) for h in res[0]]
+    def search_sparse(self, weights: dict[int, float], limit: int, expr: str) -> list[StoreHit]:
+        res = self.client.search(self.collection, [weights], anns_field="sparse", limit=limit, filter=expr,
+                                 search_params={"metric_type": "IP"}, output_fields=FIELDS)
+        return [StoreHit(_entity(h), float(h["distance"])) for h in res[0]]
 
     def query(self, expr: str, limit: int = 16384, offset: int = 0, fields: list[str] | None = None) -> list[dict]:
         return list(self.client.query(self.collection, filter=expr or 'pk != ""', limit=limit, offset=offset,

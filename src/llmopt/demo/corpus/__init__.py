@@ -37,8 +37,8 @@ def write(out_dir: Path) -> list[Path]:
         "product_faq.md": lambda p: atomic_write_text(p, faq_markdown()),
         "press_release.txt": lambda p: atomic_write_text(p, press_release()),
         "org_chart.png": lambda p: atomic_write_bytes(p, org_chart(
-            [("Chief executive", C.PEOPLE["ceo"]), ("Finance", C.PEOPLE["cfo"]), ("Technology", C.PEOPLE["cto"]),
-             ("Manufacturing", "Jonas Pärn")])),
+            [("Chief Executive Officer", C.PEOPLE["ceo"]), ("Chief Financial Officer", C.PEOPLE["cfo"]),
+             ("Chief Technology Officer", C.PEOPLE["cto"]), ("Head of Manufacturing", "Jonas Pärn")])),
         "board_minutes_2024.docx": write_minutes,
         "investor_deck.pptx": write_deck,
     }

@@ -41,16 +41,16 @@ def bar_chart(title: str, labels: list[str], values: list[int], unit: str) -> by
 
 
 def org_chart(people: list[tuple[str, str]]) -> bytes:
-    """Boxes with a role and a name each, under the company name."""
+    """A 2x2 grid of boxes, each with a role above a name, under the company name."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
     ax.axis("off")
-    ax.text(0.5, 0.9, "Veltora Dynamics - leadership", ha="center", fontsize=16, weight="bold")
+    ax.text(0.5, 0.93, "Veltora Dynamics - leadership", ha="center", fontsize=16, weight="bold")
     for i, (role, name) in enumerate(people):
-        x = (i + 0.5) / len(people)
-        ax.add_patch(plt.Rectangle((x - 0.115, 0.3), 0.23, 0.36, fill=False, lw=1.5))
-        ax.text(x, 0.55, role, ha="center", fontsize=11)
-        ax.text(x, 0.4, name, ha="center", fontsize=13, weight="bold")
+        x, y = 0.27 + 0.46 * (i % 2), 0.62 - 0.4 * (i // 2)
+        ax.add_patch(plt.Rectangle((x - 0.21, y - 0.13), 0.42, 0.28, fill=False, lw=1.5))
+        ax.text(x, y + 0.04, role, ha="center", fontsize=12)
+        ax.text(x, y - 0.07, name, ha="center", fontsize=14, weight="bold")
     data = _png(fig)
     plt.close(fig)
     return data
