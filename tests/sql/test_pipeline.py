@@ -109,6 +109,18 @@ def test_display_rows_are_capped_but_voting_sees_everything(bookshop):
     assert len(answer.rows) == 3 and answer.truncated and answer.candidates[0].row_count == 30
 
 
+def test_a_result_over_the_row_cap_is_shown_but_does_not_vote(bookshop, pool):
+    replies = [" * FROM books", " nope", " title FROM books WHERE price > 32"]
+    llm = FakeLLM(lambda prompt, params: replies[params.seed])
+    cfg = SQLConfig(strategy="fewshot-sc", samples=3, row_cap=10, display_rows=5, preliminary=False, repairs=0,
+                    embedder="lexical")
+    answer = TextToSQL(cfg, pool, llm).ask("Which books?", bookshop)
+    assert answer.candidates[0].too_large and answer.candidates[0].votes == 0
+    assert answer.candidates[2].chosen and answer.rows == [["The Northern Garden"]]
+    alone = TextToSQL(cfg.model_copy(update={"strategy": "zero"}), llm=FakeLLM([" * FROM books"])).ask("All", bookshop)
+    assert alone.ok and len(alone.rows) == 5 and alone.truncated  # a big answer is not an error for a person
+
+
 def test_few_shot_without_a_pool_is_a_clear_error():
     with pytest.raises(ConfigError, match="needs an example pool: pass --examples"):
         TextToSQL(SQLConfig(strategy="fewshot"))

@@ -23,7 +23,7 @@ from ..types import Generation, Usage, sum_usage
 from .config import SQLConfig
 from .examples import ExamplePool, SelectedExample
 from .prompts import PREFILL, STOP_DIRECT, build_messages, extract_sql, repair_messages
-from .safe import RowLimitError, SafeDatabase, try_execute
+from .safe import SafeDatabase, try_execute
 from .schema import read_schema
 from .vote import result_key, vote
 
@@ -40,6 +40,7 @@ class Candidate:
     error_type: str | None = None
     repairs: int = 0
     row_count: int | None = None
+    too_large: bool = False  # ran, but returned more rows than row_cap: usable, not comparable, so no vote
     result_key: str | None = None
     votes: int = 0
     chosen: bool = False
@@ -157,7 +158,7 @@ class TextToSQL:
         calls.append(gen)
         candidate = Candidate(extract_sql(gen.text, not cfg.reasoning), temperature, seed, gen.text[:RAW_TEXT_CHARS])
         self._run(db, candidate)
-        while candidate.error and candidate.error_type != RowLimitError.__name__ and candidate.repairs < cfg.repairs:
+        while candidate.error and candidate.repairs < cfg.repairs:
             gen = self._generate(repair_messages(messages, candidate.sql, candidate.error), temperature, seed,
                                  cfg.reasoning)
             calls.append(gen)
@@ -168,19 +169,20 @@ class TextToSQL:
         return candidate
 
     def _run(self, db: SafeDatabase, candidate: Candidate) -> None:
-        outcome = try_execute(db, candidate.sql, max_rows=self.config.row_cap, truncate=False)
+        outcome = try_execute(db, candidate.sql, max_rows=self.config.row_cap, truncate=True)
         candidate.error, candidate.error_type = outcome.error, outcome.error_type
-        if outcome.ok:
+        candidate.row_count = candidate.result_key = None
+        candidate.too_large = bool(outcome.ok and outcome.result.truncated)
+        if outcome.ok and not candidate.too_large:
             candidate.row_count = len(outcome.result.rows)
             candidate.result_key = result_key(outcome.result.rows)
-        else:
-            candidate.row_count = candidate.result_key = None
 
     def _vote(self, candidates: list[Candidate]) -> int:
         winner, votes = vote([c.result_key for c in candidates])
         for candidate, count in zip(candidates, votes):
             candidate.votes = count
-        winner = 0 if winner is None else winner  # nothing ran: report the greedy candidate and its error
+        if winner is None:  # no comparable result: the first query that ran at all, else the greedy one's error
+            winner = next((i for i, c in enumerate(candidates) if not c.error), 0)
         candidates[winner].chosen = True
         return winner
 

@@ -25,8 +25,8 @@ RUNGS = {"zero": "text-to-SQL zero-shot", "fewshot": "text-to-SQL few-shot (DAIL
 
 
 def _settings(ctx: LabContext) -> SQLConfig:
-    if ctx.quick:  # two questions, short answers, three candidates: a first look in a couple of minutes
-        return SQLConfig(model=ctx.model, samples=3, max_tokens=64, repairs=1)
+    if ctx.quick:  # two questions, short answers, three candidates, no repair round: a first look in minutes
+        return SQLConfig(model=ctx.model, samples=3, max_tokens=48, repairs=0)
     return SQLConfig(model=ctx.model, samples=5, max_tokens=160, repairs=1)
 
 
@@ -85,7 +85,8 @@ def _result(ctx: LabContext, summaries: dict, records: dict, llm: MemoLLM) -> St
             f"each question's few-shot examples come from the other database. Model: {llm.model_id}. Execution "
             "accuracy: " + ", ".join(f"{s} {_ex(summary):.1f}%" for s, summary in summaries.items())
             + f". {llm.hits} model calls were shared between strategies and computed once."
-            + (" Quick mode: two questions only; run without --quick for all 48." if ctx.quick else ""))
+            + (" Quick mode: two questions, 48-token answers, no self-correction round; run without --quick for "
+               "all 48 questions." if ctx.quick else ""))
     metrics = {s: {k: summary[k] for k in ("count", "execution_accuracy", "execution_accuracy_ci", "by_hardness",
                                             "per_question")} for s, summary in summaries.items()}
     return StageResult(text, [overview, paired], _plots(ctx, summaries),
