@@ -201,3 +201,11 @@ def test_a_killed_process_resumes(dataset_file, tmp_path, retriever):
     assert len(resumed.calls) == 20 - before
     assert len({(r["key"], r["id"]) for r in rows}) == len(rows) == 20
     assert all(e["acc"] == 1.0 and e["count"] == 10 for e in summary["configs"])
+
+
+def test_a_time_budget_stops_early_and_a_rerun_finishes(dataset_file, tmp_path, fake, retriever):
+    partial = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1], max_minutes=1e-9)
+    assert not partial["complete"] and partial["configs"][0]["count"] == 0 and fake.calls == []
+    assert (tmp_path / "out" / "report.md").is_file()
+    done = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1])
+    assert done["complete"] and done["configs"][0]["count"] == 10

@@ -82,6 +82,7 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(None, "--concurrency", help=_help("concurrency")),
         per_document: bool = typer.Option(None, "--per-document/--shared-store", help=_help("per_document")),
         retry_errors: bool = typer.Option(False, "--retry-errors", help=_help("retry_errors")),
+        max_minutes: float = typer.Option(None, "--max-minutes", help=_help("max_minutes")),
         config: Path = typer.Option(None, "--config", help="YAML file of eval settings; flags override it."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
@@ -94,7 +95,8 @@ def register(app: typer.Typer) -> None:
                      n=_list(n, int, "--n"), samples=_list(samples, int, "--samples"),
                      max_context=_list(max_context, int, "--max-context"), limit=limit, ids=_ids(ids), format=fmt,
                      demo_size=demo_size, train_size=train_size, max_tokens=max_tokens, seed=seed, metric=metric,
-                     concurrency=concurrency, per_document=per_document, retry_errors=retry_errors or None)
+                     concurrency=concurrency, per_document=per_document, retry_errors=retry_errors or None,
+                     max_minutes=max_minutes)
         settings = SweepConfig.from_yaml(config, **flags) if config else SweepConfig.make(None, **flags)
         folder = out_dir or f"eval-{Path(settings.dataset).stem}"
         with progress() as bar:
@@ -133,4 +135,7 @@ def render(summary: dict, folder: Path) -> None:
         else:
             err.print(f"[dim]allocation model ({group['model']}, {group['prompt']}): R² {group['r2'] or 0:.2f} on "
                       f"{group['n_points']} configurations[/]", highlight=False)
+    if not summary["complete"]:
+        err.print("[yellow]some questions are not answered yet (time budget or interruption); run the same command "
+                  "again to continue[/]")
     out.print(f"Report: {folder / 'report.html'}")

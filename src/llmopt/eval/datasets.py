@@ -356,9 +356,24 @@ def load_demo(root: Path | None = None) -> QADataset:
     from ..paths import subdir
 
     root = Path(root) if root else subdir("demo-data")
-    write_demo_data(root, ["qa", "corpus"])
+    _write_demo(root)
     folder = root / "qa"
     items, skipped = parse_rows(read_rows(folder / "questions.jsonl"), FORMATS["jsonl"])
     demos, _ = parse_rows(read_rows(folder / "demos.jsonl"), FORMATS["jsonl"])
     documents = sorted(p for p in (root / "corpus").rglob("*") if p.is_file() and p.suffix != ".json")
     return QADataset("demo", str(folder / "questions.jsonl"), items, None, documents, skipped, demos)
+
+
+def _write_demo(root: Path) -> None:
+    """Write the demo data once per version of its writers (the corpus PDF takes seconds to draw)."""
+    from .. import demo
+    from ..demo import write_demo_data
+    from ..paths import atomic_write_text
+
+    sources = sorted(p for p in Path(demo.__file__).parent.rglob("*.py"))
+    version = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    marker = root / ".version"
+    if marker.is_file() and marker.read_text() == version and (root / "qa" / "questions.jsonl").is_file():
+        return
+    write_demo_data(root, ["qa", "corpus"])
+    atomic_write_text(marker, version)

@@ -50,6 +50,8 @@ class SweepConfig(BaseModel):
     recall_k: list[int] = Field([1, 5, 10], description="cut-offs of the retrieval recall@k table")
     metric: Literal["acc", "f1", "em"] = Field("acc", description="the metric of the allocation model, paired "
                                                "differences and the best configuration")
+    max_minutes: float | None = Field(None, gt=0, description="start no new question after this many minutes; "
+                                      "the summary covers what finished, and a re-run continues")
     retry_errors: bool = Field(False, description="re-run questions whose earlier answer failed with an error")
 
     @field_validator("strategies")

@@ -51,8 +51,10 @@ def _points(entries: list[dict], by: str, x: str, metric: str) -> dict:
 
 
 def plots(out_dir: Path, summary: dict) -> list[tuple[str, Path]]:
-    metric, entries = summary["metric"], summary["configs"]
+    metric, entries = summary["metric"], [e for e in summary["configs"] if e["count"]]
     name = NAMES[metric]
+    if not entries:
+        return []
     made = [(f"{name} against effective context per strategy (log scale), with the optimal frontier",
              scatter(out_dir / "plots" / "context_by_strategy.png", _points(entries, "strategy",
                      "effective_context_mean", metric), f"{name} vs effective context", "effective context tokens",
@@ -136,7 +138,14 @@ def allocation_section(summary: dict, out_dir: Path) -> Section:
     return Section("Allocation model", text + ("\n\n" + "\n\n".join(notes) if notes else ""), tables, plots)
 
 
-def write_eval_report(out_dir: str | Path, summary: dict) -> dict[str, Path]:
+def write_eval_report(out_dir: str | Path, summary: dict, made: list[Section] | None = None) -> dict[str, Path]:
+    """report.md/.html/.json under out_dir; `made`: sections already built with `sections` (plots are drawn once)."""
+    return write_report(Path(out_dir), f"llmopt eval qa: {summary['dataset']}", made or sections(out_dir, summary),
+                        meta={"dataset": summary["dataset"], "metric": NAMES[summary["metric"]]})
+
+
+def sections(out_dir: str | Path, summary: dict) -> list[Section]:
+    """The report's sections (drawing their plots under out_dir/plots)."""
     out_dir = Path(out_dir)
     sizes = summary["splits"]
     best = next((e for e in summary["configs"] if e["key"] == summary["best"]), None)
@@ -149,9 +158,8 @@ def write_eval_report(out_dir: str | Path, summary: dict) -> dict[str, Path]:
                      f"{best['effective_context_mean'] or 0:.0f} tokens of effective context per question.")
     if summary.get("skipped_rows"):
         overview += f" {summary['skipped_rows']} unreadable row(s) were skipped."
-    sections = [Section("Configurations", overview, [config_table(summary)] + breakdown_tables(summary),
-                        plots(out_dir, summary))]
-    sections += [s for s in (retrieval_section(summary, out_dir), paired_section(summary)) if s]
-    sections.append(allocation_section(summary, out_dir))
-    return write_report(out_dir, f"llmopt eval qa: {summary['dataset']}", sections,
-                        meta={"dataset": summary["dataset"], "metric": NAMES[metric]})
+    made = [Section("Configurations", overview, [config_table(summary)] + breakdown_tables(summary),
+                    plots(out_dir, summary))]
+    made += [s for s in (retrieval_section(summary, out_dir), paired_section(summary)) if s]
+    made.append(allocation_section(summary, out_dir))
+    return made

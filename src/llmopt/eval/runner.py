@@ -40,9 +40,9 @@ Event = Callable[[str, dict[str, Any]], None]  # ("config", {...}) | ("result", 
 
 
 def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[str, LLM] | None = None,
-             retriever: Any = None, on_event: Event | None = None, **settings: Any) -> dict:
-    """Run (or resume) the sweep and write results, summary and report under `out`; return the summary.
-    llms / retriever: loaded objects to use instead of resolving specs (tests, notebooks)."""
+             retriever: Any = None, on_event: Event | None = None, report: bool = True, **settings: Any) -> dict:
+    """Run (or resume) the sweep and write results, summary and (unless report=False) the report under `out`;
+    return the summary. llms / retriever: loaded objects to use instead of resolving specs (tests, notebooks)."""
     cfg = SweepConfig.make(config, **settings)
     emit = on_event or (lambda kind, info: None)
     dataset = load_dataset(cfg.dataset, format=cfg.format, per_document=cfg.per_document)
@@ -58,19 +58,27 @@ def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[s
     store = ResultStore(out_dir / "results.jsonl")
     if retriever is not None and dataset.evidence_kind:
         retrieval_pass(retriever, dataset, splits.eval, out_dir / "retrieval.jsonl", max(cfg.recall_k or [1]))
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else None
     for config in grid:
         todo = [item for item in splits.eval if not store.done(key_of(config), item.id, cfg.retry_errors)]
         emit("config", {"config": config, "label": label_of(config), "todo": len(todo), "total": len(splits.eval)})
-        if todo:
+        if todo and not _past(deadline):
             llm = (llms or {}).get(config["model"])
             asker = make_asker(cfg, config, llm, retriever, splits)
-            run_config(asker, config, todo, dataset, store, cfg.concurrency, emit)
+            run_config(asker, config, todo, dataset, store, cfg.concurrency, emit, deadline)
     from .report import write_eval_report
     from .summary import summarize_run
 
     summary = summarize_run(out_dir, dataset, splits, grid, cfg)
-    write_eval_report(out_dir, summary)
+    if _past(deadline):
+        emit("log", {"message": f"stopped after {cfg.max_minutes} minutes; run the same command again to continue"})
+    if report:
+        write_eval_report(out_dir, summary)
     return summary
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 # -- setup ------------------------------------------------------------------------------------------------------
@@ -140,10 +148,12 @@ def make_asker(cfg: SweepConfig, config: dict, llm: LLM | None, retriever: Any, 
 
 # -- answering --------------------------------------------------------------------------------------------------
 def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, store: "ResultStore",
-               concurrency: int, emit: Event) -> None:
+               concurrency: int, emit: Event, deadline: float | None = None) -> None:
     key = key_of(config)
 
     def one(item: QAItem) -> None:
+        if _past(deadline):
+            return  # the time budget is spent: this question waits for the next run
         record = answer_item(asker, config, item, dataset.evidence_kind)
         store.append({"key": key, **record})
         emit("result", {"config": config, "record": record})

@@ -59,7 +59,7 @@ def run(ctx: LabContext) -> StageResult:
                   seed=0, ids=list(QUICK_QUESTIONS) if ctx.quick else None)
     try:
         for sweep in sweeps(ctx.quick):
-            summary = evaluate(out=out, **common, **sweep)
+            summary = evaluate(out=out, report=False, **common, **sweep)
     finally:
         close_retrievers()
     ctx.shared["eval_summary"] = summary
@@ -114,14 +114,16 @@ def budget_table(summary: dict) -> Table:
 
 
 def result(ctx: LabContext, summary: dict, out) -> StageResult:
-    from ...eval.report import allocation_section, config_table, plots
+    from ...eval.report import sections, write_eval_report
 
     summary["budgets"] = budgets(ctx.quick)
     metric = summary["metric"]
     ladder = ladder_rows(summary)
-    allocation = allocation_section(summary, out)
-    tables = [config_table(summary), budget_table(summary)] + allocation.tables
-    made = [p for p in plots(out, summary) if "latency" not in p[0]] + allocation.plots
+    made_sections = sections(out, summary)  # the sweep's own report (eval/report.html), plots drawn once
+    write_eval_report(out, summary, made_sections)
+    overview, allocation = made_sections[0], made_sections[-1]
+    tables = overview.tables + [budget_table(summary)] + allocation.tables
+    made = [p for p in overview.plots if "latency" not in p[0]] + allocation.plots
     best = next((e for e in summary["configs"] if e["key"] == summary["best"]), None)
     text = (f"{summary['splits']['eval']} demo questions (single-hop and multi-hop across documents) with "
             f"{ctx.model}; demonstrations come from the set's own pool, never the questions asked. "
