@@ -64,3 +64,20 @@ def test_cli_bad_config_is_one_line(tmp_path, capsys):
         main(["serve", "--config", str(path), "--check"])
     err = capsys.readouterr().err
     assert "limits.max_queue" in err and "Traceback" not in err
+
+
+def test_the_public_api_serve_is_callable_before_and_after_the_package_is_imported():
+    import subprocess
+    import sys
+
+    code = ("import llmopt\n"
+            "from llmopt.errors import ConfigError\n"
+            "for step in range(2):\n"
+            "    try:\n"
+            "        llmopt.serve(host='0.0.0.0')\n"  # exposure is checked before anything is opened
+            "    except ConfigError as exc:\n"
+            "        print('refused' if 'refusing' in str(exc) else exc)\n"
+            "    import llmopt.serve.app\n"  # from here on the attribute is the package
+            "print(callable(llmopt.create_app))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["refused", "refused", "True"], done.stderr[-2000:]
