@@ -52,16 +52,21 @@ def test_every_strategy_answers_with_citations_and_usage(demo, strategy):
 def test_prefix_cache_survives_interleaving_on_llamacpp_without_changing_answers(demo):
     from llmopt.models.registry import get_model
     from llmopt.rag.demos import DemoPool
+    from llmopt.rag.drag import Drag
+    from llmopt.rag.prefix_cache import shared_token_count
 
     pool = DemoPool.load(demo["demos"])
-    set_a, set_b = DemoPool(pool.demos[:3]), DemoPool(pool.demos[3:])
+    set_a, set_b = DemoPool(pool.demos[:2]), DemoPool(pool.demos[2:])
     llm = get_model("default")
-    config = AskConfig.make(**{**SMALL, "m": 3}, strategy="drag", index=demo["index"])
+    config = AskConfig.make(**{**SMALL, "m": 2}, strategy="drag", index=demo["index"])
     with_a, with_b = Asker(config, llm=llm, pool=set_a), Asker(config, llm=llm, pool=set_b)
     with_a.ask("Who manages the Porto plant?")
     with_b.ask("How much does the Skylark S2 cost?")
-    warm = with_a.ask("Who is the chief financial officer of Veltora Dynamics?")
-    assert warm.usage.cached_prompt_tokens > 200  # the instructions and set A's demonstrations
+    question = "Who is the chief financial officer of Veltora Dynamics?"
+    warm = with_a.ask(question)
+    prompt = Drag().prompt(with_a.run_for(question, None, None), 2, 2)
+    shared = shared_token_count(llm, prompt, llm.tokenize(prompt.text))
+    assert shared > 100 and warm.usage.cached_prompt_tokens >= shared  # instructions + set A's demonstrations
     llm.llama.reset()
     cold = Asker(config.model_copy(update={"prefix_cache": False}), llm=llm, pool=set_a).ask(
         "Who is the chief financial officer of Veltora Dynamics?")
