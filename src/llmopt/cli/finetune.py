@@ -2,8 +2,10 @@
 
 Every option is a field of FinetuneConfig; flags are derived from it, and `--config run.yaml` sets any of them.
 Multi-GPU / multi-node: run the same command under `accelerate launch` (e.g. `accelerate launch
---num_processes 8 -m llmopt.cli.main finetune ...`); each process trains on its own micro-batches and only the
-main process writes the model, the report and the JSON.
+--num_processes 8 -m llmopt.cli.main finetune ...`); each process trains on its own micro-batches (the result is
+the same as one process with the whole batch) and only the main process writes the model, the report and the JSON.
+On CPUs, `accelerate launch --cpu --num_processes 2` runs one process (accelerate needs MPI for more); use
+`accelerate launch --multi_gpu --num_processes 2` or `torchrun --nproc_per_node 2` for CPU data parallelism.
 """
 
 from __future__ import annotations
@@ -156,7 +158,11 @@ def register(app: typer.Typer) -> None:
 
     config_command(app, "finetune", FinetuneConfig, _run,
                    "Fine-tune a model on JSONL data (full or LoRA, optionally with retrieved documents) and "
-                   "report loss, perplexity and the task metric before and after.")
+                   "report loss, perplexity and the task metric before and after.\n\n"
+                   "Several GPUs or nodes: the same command under `accelerate launch -m llmopt.cli.main finetune "
+                   "...` (data parallel; only the main process writes). Several CPU processes: `accelerate launch "
+                   "--multi_gpu --num_processes N -m llmopt.cli.main finetune ...` or torchrun (accelerate's --cpu "
+                   "launcher starts a single process unless MPI is configured).")
 
     @app.command("export-gguf")
     def export_gguf_cmd(

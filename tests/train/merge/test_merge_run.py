@@ -226,3 +226,18 @@ def test_missing_local_model_and_unreachable_hub_id(tmp_path, monkeypatch):
         run_merge({"merge_method": "passthrough", "models": [{"model": "./nowhere"}]}, None, dry_run=True)
     with pytest.raises(InputError, match="not a local folder and could not be fetched"):
         run_merge({"merge_method": "passthrough", "models": [{"model": "nobody/no-such-model"}]}, None, dry_run=True)
+
+
+@pytest.mark.parametrize("method, keys, base, message", [
+    ("slerp", ("m0", "m1", "m2"), "m0", "slerp takes exactly 2 input model(s)"),
+    ("slerp", ("m0", "m1"), None, "slerp needs a base model; set base_model"),
+    ("model_stock", ("m1",), "m0", "model_stock needs at least 3 input models"),
+    ("passthrough", ("m0", "m1"), None, "passthrough takes exactly 1 input model(s)"),
+])
+def test_method_input_rules_are_checked_before_anything_runs(tiny_models, method, keys, base, message):
+    config = {"merge_method": method, "models": [{"model": tiny_models[k]} for k in keys]}
+    if base:
+        config["base_model"] = tiny_models[base]
+    with pytest.raises(ConfigError) as info:
+        run_merge(config, None, dry_run=True)
+    assert message in str(info.value)

@@ -66,10 +66,15 @@ def finetune(config: FinetuneConfig | dict | str | Path, *, retriever: Retriever
     cfg = _as_config(config)
     from .rag import open_retriever
 
-    if retriever is None and cfg.rag_index:
+    opened = retriever is None and cfg.rag_index
+    if opened:
         retriever = open_retriever(cfg.rag_index)
     session = Session.start(cfg, cfg.model)
-    prepared = prepare(cfg, session.renderer(cfg), retriever, rag_k=cfg.rag_k)
+    try:
+        prepared = prepare(cfg, session.renderer(cfg), retriever, rag_k=cfg.rag_k)
+    finally:
+        if opened and hasattr(retriever, "close"):
+            retriever.close()  # an embedded index allows one open handle; the RAG pipeline opens it next
     _emit(on_progress, session, "data", {"lines": prepared.report.lines()})
     return session.run(cfg, prepared, session.ce_objective(cfg), on_progress)
 

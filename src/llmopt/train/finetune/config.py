@@ -50,7 +50,7 @@ class TrainSettings(BaseModel):
     save_steps: int = Field(50, ge=0, description="Write a checkpoint every N optimizer steps (0 = only at the end).")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept on disk (the oldest are deleted).")
     resume: bool = Field(False, description="Continue from the latest checkpoint in OUT (same data and settings).")
-    bf16: bool = Field(False, description="bfloat16 autocast for matrix products (faster on CPUs with AVX512-BF16/AMX and on GPUs); weights and optimizer stay float32.")
+    bf16: bool | None = Field(None, description="bfloat16 autocast for matrix products; weights and optimizer stay float32. Default: on where the hardware computes bf16 natively (CPUs with AVX512-BF16/AMX, GPUs with bf16), as TRL does by default.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% more compute.")
     loss_chunk_tokens: int = Field(1024, ge=16, description="Tokens per chunk of the output-layer loss; full-vocabulary logits are never built for all positions at once.")
     num_threads: int | None = Field(None, ge=1, description="CPU threads for PyTorch (default: all cores, or OMP_NUM_THREADS).")

@@ -116,7 +116,8 @@ def _advance(state: dict, step: int, tokens: int, trained: int, seconds: float, 
     state["tokens"] += tokens
     state["trained_tokens"] += trained
     state["seconds"] += seconds
-    state["history"].append({"step": step, "loss": loss, "lr": lr, "tokens_per_s": tokens / seconds if seconds else 0.0})
+    state["history"].append({"step": step, "loss": loss, "lr": lr, "tokens": tokens, "seconds": seconds,
+                             "tokens_per_s": tokens / seconds if seconds else 0.0})
 
 
 def _checkpoint(accelerator, wrapped, optimizer, scheduler, state, fingerprint, out, settings) -> None:
@@ -128,10 +129,25 @@ def _checkpoint(accelerator, wrapped, optimizer, scheduler, state, fingerprint, 
     accelerator.wait_for_everyone()
 
 
-def _autocast(bf16: bool, device_type: str):
+def _autocast(bf16: bool | None, device_type: str):
+    if bf16 is None:
+        bf16 = native_bf16(device_type)
     if not bf16:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 matrix products run natively (and so faster than float32) on this device."""
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _to(batch, device):
