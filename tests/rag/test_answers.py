@@ -6,6 +6,8 @@ def test_parse_answer_leniently():
     assert parse_answer("  **Lisbon**  ") == ("Lisbon", True)
     assert parse_answer("") == ("", False)
     assert parse_answer("The answer to this question is: Mira Okafor\n\nThe next") == ("Mira Okafor", True)
+    assert parse_answer("Question: How long?\n\nAnswer: 55 minutes") == ("55 minutes", True)
+    assert parse_answer("Question: How long?\nIt flies 55 minutes.") == ("It flies 55 minutes", True)
     marked = "Step one.\nStep two.\nSo the final answer is: 1911."
     assert parse_answer(marked, "So the final answer is:") == ("1911", True)
     assert parse_answer("reasoning...\nfinal answer: Porto", "So the final answer is:") == ("Porto", True)

@@ -8,7 +8,6 @@ from llmopt.rag.budget import ContextBudgetError
 from llmopt.rag.config import AskConfig
 from llmopt.testing import FakeLLM
 
-from conftest import POOL_ROWS
 
 
 def test_none_answers_without_retrieval(retriever):

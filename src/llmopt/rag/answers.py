@@ -50,11 +50,22 @@ def parse_answer(text: str, marker: str = "") -> tuple[str, bool]:
             return found, True
         rest = lines(text)
         return (clean(rest[-1]) if rest else ""), False
-    found = lines(text)
-    if not found:
-        return "", False
-    said = _ANSWER_IS.search(found[0])
-    return clean(found[0][said.end():] if said else found[0]), True
+    found = first_answer(text)
+    return found, bool(found)
+
+
+_ECHO = re.compile(r"^\s*(?:question|document \[\d+\]|example \d+)\s*:?", re.IGNORECASE)
+
+
+def first_answer(text: str) -> str:
+    """The answer in a free-form reply: after "Answer:" / "The answer is:" on the first line that has one, else
+    the first line that does not echo the prompt ("Question: ...", "Document [1] ...")."""
+    found = [line for line in lines(text) if not _ECHO.match(line)]
+    for line in found:
+        said = _ANSWER_IS.search(line)
+        if said:
+            return clean(line[said.end():])
+    return clean(found[0]) if found else ""
 
 
 def normalize(text: str) -> str:

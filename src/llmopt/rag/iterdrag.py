@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..types import Hit
-from .answers import after_marker, clean, lines
+from .answers import after_marker, first_answer
 from .budget import Budget, ContextBudgetError, largest_fitting
 from .layout import Prompt, build_prompt, document_views
 from .prompts import render_documents
@@ -46,8 +46,7 @@ def parse_step(text: str) -> Parsed:
         return Parsed("final", final)
     if follow and follow.group(1).strip():
         return Parsed("follow_up", follow.group(1).strip())
-    found = lines(text)
-    return Parsed("unparsed", clean(found[0]) if found else "")
+    return Parsed("unparsed", first_answer(text))
 
 
 @dataclass
@@ -148,8 +147,7 @@ class IterDrag(OneCall):
         prompt = loop.prompt(text_for(len(used)))
         gen = run.complete(prompt, budget, kind="intermediate", sampling=sampling, max_tokens=run.step_tokens,
                            stop=ANSWER_STOPS, query=question, hits=used)
-        found = lines(gen.text)
-        loop.chain += text_for(len(used)) + f" {clean(found[0]) if found else 'unknown'}\n"
+        loop.chain += text_for(len(used)) + f" {first_answer(gen.text) or 'unknown'}\n"
         loop.hits += used
         loop.iterations += 1
         return True
@@ -160,8 +158,7 @@ class IterDrag(OneCall):
             prompt = loop.prompt()
         gen = run.complete(prompt, budget, kind="final", sampling=sampling, max_tokens=run.max_tokens,
                            stop=("\n",), hits=loop.hits)
-        found = lines(gen.text)
-        answer = after_marker(gen.text) or (clean(found[0]) if found else "")
+        answer = after_marker(gen.text) or first_answer(gen.text)
         if answer:
             return self._candidate(loop, sampling, answer, gen)
         loop.parse_failures += 1
@@ -173,8 +170,7 @@ class IterDrag(OneCall):
         if budget.affords(run.count(prompt.text)) and run.count(prompt.text) + run.max_tokens <= run.llm.context_length:
             gen = run.complete(prompt, budget, kind="fallback", sampling=sampling, max_tokens=run.max_tokens,
                                hits=loop.hits)
-            found = lines(gen.text)
-            return self._candidate(loop, sampling, clean(found[0]) if found else "", gen)
+            return self._candidate(loop, sampling, first_answer(gen.text), gen)
         budget.note("iterdrag: no budget left for a fallback answer")
         last = re.findall(r"Intermediate answer: (.*)", loop.chain)
         return self._candidate(loop, sampling, last[-1].strip() if last else "", None)
