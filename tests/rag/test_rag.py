@@ -9,7 +9,6 @@ from llmopt.rag.config import AskConfig
 from llmopt.testing import FakeLLM
 
 
-
 def test_none_answers_without_retrieval(retriever):
     llm = FakeLLM(["Answer: Lisbon"])
     answer = ask("Where was Harbor Labs founded?", llm=llm, retriever=retriever, strategy="none")
