@@ -8,6 +8,7 @@ cache) and call `.ask(question, question_id=...)` for each.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -95,7 +96,8 @@ class Asker:
         solver = Asker(self.config.model_copy(update={"m": 0, "samples": 1, "max_context": None,
                                                       "demos": None, "temperature": 0.0}),
                        llm=self.llm, retriever=self.retriever)
-        key = f"{self.pool.fingerprint}-{abs(hash((self.llm.model_id, self.config.k, self.config.n))) % 10**8}"
+        settings = f"{self.llm.model_id}|k={self.config.k}|n={self.config.n}|{self.template.name}"
+        key = f"{self.pool.fingerprint}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
         cache_file = subdir("cache", "chains") / f"{key}.jsonl"
 
         def solve(demo):
