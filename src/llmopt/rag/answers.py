@@ -54,12 +54,12 @@ def parse_answer(text: str, marker: str = "") -> tuple[str, bool]:
     return found, bool(found)
 
 
-_ECHO = re.compile(r"^\s*(?:question|document \[\d+\]|example \d+)\s*:?", re.IGNORECASE)
+_ECHO = re.compile(r"^\s*(?:question|follow[\s-]*up|document \[\d+\]|example \d+)\s*:?", re.IGNORECASE)
 
 
 def first_answer(text: str) -> str:
     """The answer in a free-form reply: after "Answer:" / "The answer is:" on the first line that has one, else
-    the first line that does not echo the prompt ("Question: ...", "Document [1] ...")."""
+    the first line that does not echo the prompt ("Question: ...", "Follow up: ...", "Document [1] ...")."""
     found = [line for line in lines(text) if not _ECHO.match(line)]
     for line in found:
         said = _ANSWER_IS.search(line)
