@@ -16,7 +16,7 @@ def test_commit_supersedes_atomically(tmp_path):
     assert m.commit(entry("a.md", "v2", 3)) == "v1"
     assert m.get("a.md").version == "v2" and m.get("a.md").chunks == 3
     assert m.dirty() == [("v1", "a.md", "superseded")]
-    m.forget("v1")
+    m.forget(["v1"])
     assert m.dirty_versions() == []
 
 

@@ -137,3 +137,19 @@ def test_images(tmp_path):
     path.write_bytes(b"not a png")
     with pytest.raises(InputError, match="not a readable image"):
         load(path)
+
+
+def test_docling_converter_is_optional_and_says_how_to_get_it(tmp_path):
+    pytest.importorskip("pypdfium2")
+    try:
+        import docling  # noqa: F401
+
+        pytest.skip("docling is installed here; this checks the message when it is not")
+    except ImportError:
+        pass
+    from llmopt.errors import ConfigError
+
+    path = tmp_path / "a.html"
+    path.write_text("<p>x</p>")
+    with pytest.raises(ConfigError, match="pip install docling .* or use --converter native"):
+        load_document(path, IngestConfig(converter="docling"))

@@ -146,11 +146,10 @@ class Index:
         # rows of a version can pre-exist only if an interrupted run left them, or on a forced redo
         leftovers = [p.entry.version for p in batch
                      if p.entry.version in dirty or committed.get(p.entry.source) == p.entry.version]
-        for p in batch:
-            self.manifest.begin(p.entry.source, p.entry.version)
+        self.manifest.begin_many([(p.entry.source, p.entry.version) for p in batch])
         failpoint("begin")
-        for version in leftovers:
-            self.store.delete_version(version)
+        if leftovers:
+            self.store.delete_versions(leftovers)
         terms = self._bm25_rows(batch)
         rows = [r for p in batch for r in chunk_rows(p.chunks, p.vectors, p.entry.version, terms[id(p)][1])]
         for start in range(0, len(rows), INSERT_BATCH):
@@ -158,12 +157,11 @@ class Index:
             if start == 0:
                 failpoint("mid_insert")
         failpoint("before_commit")
-        superseded = []
-        for p in batch:
-            old = self.manifest.commit(p.entry, terms[id(p)][0])
+        olds = self.manifest.commit_many([(p.entry, terms[id(p)][0]) for p in batch])
+        for p, old in zip(batch, olds):
             p.replaced = old is not None
-            superseded += [old] if old else []
         failpoint("after_commit")
+        superseded = [old for old in olds if old]
         self._purge(superseded)
         failpoint("after_delete_old")
 
@@ -185,9 +183,10 @@ class Index:
         return out
 
     def _purge(self, versions: list[str]) -> None:
-        for version in versions:
-            self.store.delete_version(version)
-            self.manifest.forget(version)
+        for start in range(0, len(versions), 256):
+            part = versions[start:start + 256]
+            self.store.delete_versions(part)
+            self.manifest.forget(part)
 
     def remove_source(self, source: str) -> bool:
         """Delete a source's chunks (e.g. its file disappeared). Returns whether it was in the index."""
@@ -201,6 +200,10 @@ class Index:
         dirty = self.manifest.dirty()
         self._purge([version for version, _, _ in dirty])
         return dirty
+
+    def flush(self) -> None:
+        """Make recent writes fast to search (see MilvusStore.flush); ingest and add_chunks call it."""
+        self.store.flush()
 
     def add_chunks(self, chunks: list[Chunk], *, batch_size: int = 64,
                    on_progress: Callable[[int], None] | None = None) -> dict[str, int]:
@@ -219,6 +222,8 @@ class Index:
             offset += len(group)
         for start in range(0, len(batch), 512):  # bounded batches keep memory flat and commits frequent
             self.write(batch[start:start + 512])
+        if batch:
+            self.store.flush()
         return {"sources": len(groups), "written": len(todo), "unchanged": len(groups) - len(todo),
                 "chunks": len(texts)}
 

@@ -128,32 +128,27 @@ class Manifest:
 
     # -- the protocol ----------------------------------------------------------------------------------------
     def begin(self, source: str, version: str) -> None:
-        """Mark version pending. Re-ingesting the committed version un-commits it first, so that a crash
-        between deleting its rows and re-inserting them cannot leave the source committed but empty."""
+        self.begin_many([(source, version)])
+
+    def begin_many(self, pairs: list[tuple[str, str]]) -> None:
+        """Mark versions pending (one transaction). Re-ingesting the committed version un-commits it first, so
+        that a crash between deleting its rows and re-inserting them cannot leave a source committed but empty."""
         def body(db: sqlite3.Connection) -> None:
-            if db.execute("DELETE FROM sources WHERE source = ? AND version = ?", (source, version)).rowcount:
-                _unapply_terms(db, version)
-            db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'pending', ?)", (version, source, time.time()))
+            for source, version in pairs:
+                if db.execute("DELETE FROM sources WHERE source = ? AND version = ?", (source, version)).rowcount:
+                    _unapply_terms(db, version)
+                db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'pending', ?)", (version, source, time.time()))
 
         self._tx(body=body)
 
     def commit(self, entry: SourceEntry, terms: VersionTerms | None = None) -> str | None:
-        """Atomically make entry.version the committed version of its source (and its terms part of the BM25
-        statistics); return the superseded version."""
-        entry.committed_at = time.time()
+        return self.commit_many([(entry, terms)])[0]
 
-        def body(db: sqlite3.Connection) -> str | None:
-            row = db.execute("SELECT version FROM sources WHERE source = ?", (entry.source,)).fetchone()
-            superseded = row[0] if row and row[0] != entry.version else None
-            if superseded:
-                db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)",
-                           (superseded, entry.source, time.time()))
-                _unapply_terms(db, superseded)
-            if terms is not None:
-                _apply_terms(db, entry.version, terms)
-            db.execute("DELETE FROM dirty WHERE version = ?", (entry.version,))
-            db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _row(entry))
-            return superseded
+    def commit_many(self, items: list[tuple[SourceEntry, VersionTerms | None]]) -> list[str | None]:
+        """Atomically (one transaction) make each entry's version the committed version of its source, with its
+        terms in the BM25 statistics; return the superseded version of each (None if there was none)."""
+        def body(db: sqlite3.Connection) -> list[str | None]:
+            return [_commit_one(db, entry, terms) for entry, terms in items]
 
         return self._tx(body=body)
 
@@ -169,9 +164,9 @@ class Manifest:
 
         return self._tx(body=body)
 
-    def forget(self, version: str) -> None:
-        """The store holds no rows of this version any more."""
-        self._tx([("DELETE FROM dirty WHERE version = ?", (version,))])
+    def forget(self, versions: list[str]) -> None:
+        """The store holds no rows of these versions any more."""
+        self._tx([("DELETE FROM dirty WHERE version = ?", (v,)) for v in versions])
 
     # -- BM25 statistics ------------------------------------------------------------------------------------
     def bm25_totals(self) -> tuple[int, int]:
@@ -187,6 +182,20 @@ class Manifest:
     def touch(self, source: str, mtime_ns: int) -> None:
         """Same content, new modification time: remember it so the next run skips hashing."""
         self._tx([("UPDATE sources SET mtime_ns = ? WHERE source = ?", (mtime_ns, source))])
+
+
+def _commit_one(db: sqlite3.Connection, entry: SourceEntry, terms: VersionTerms | None) -> str | None:
+    entry.committed_at = time.time()
+    row = db.execute("SELECT version FROM sources WHERE source = ?", (entry.source,)).fetchone()
+    superseded = row[0] if row and row[0] != entry.version else None
+    if superseded:
+        db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)", (superseded, entry.source, time.time()))
+        _unapply_terms(db, superseded)
+    if terms is not None:
+        _apply_terms(db, entry.version, terms)
+    db.execute("DELETE FROM dirty WHERE version = ?", (entry.version,))
+    db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _row(entry))
+    return superseded
 
 
 def _apply_terms(db: sqlite3.Connection, version: str, terms: VersionTerms, sign: int = 1) -> None:

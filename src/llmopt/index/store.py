@@ -128,8 +128,13 @@ class MilvusStore:
         if rows:
             self.client.insert(self.collection, rows)
 
-    def delete_version(self, version: str) -> None:
-        self.client.delete(self.collection, filter=f"version == {_quote(version)}")
+    def flush(self) -> None:
+        """Seal written rows into segments. Milvus Lite rebuilds its sparse index over unsealed rows on every
+        search (seconds per query at a few thousand rows), so writers flush when a batch of work is done."""
+        self.client.flush(self.collection)
+
+    def delete_versions(self, versions: list[str]) -> None:
+        self.client.delete(self.collection, filter=f"version in [{', '.join(_quote(v) for v in versions)}]")
 
     # -- reads ---------------------------------------------------------------------------------------------
     def search_dense(self, vector: list[float], limit: int, expr: str) -> list[StoreHit]:

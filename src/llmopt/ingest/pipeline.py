@@ -73,6 +73,8 @@ class _Run:
             self.emit("file", {"result": result})
         if prune:
             report.files += self.prune([Path(p).expanduser().resolve() for p in paths])
+        if any(f.status in ("added", "updated", "removed") for f in report.files):
+            self.index.flush()
         report.seconds = time.perf_counter() - started
         self.emit("done", {"report": report})
         return report

@@ -214,7 +214,7 @@ def _path(obj, parent: Matrix, height: float, content: PageContent) -> None:
             n_edges += _edge(point, start, height, content)
         points.append(point)
     box = _bounds(obj, parent, height)
-    if box and (box[2] - box[0] > 2 and box[3] - box[1] > 2 or curved and max(box[2] - box[0], box[3] - box[1]) > 2):
+    if box and max(box[2] - box[0], box[3] - box[1]) > 2:  # figures.py tells pictures from rules and frames
         content.graphics.append(box)
 
 
