@@ -73,3 +73,20 @@ def answer_from_prompt(prompt: str, params) -> str:
 @pytest.fixture
 def fake():
     return FakeLLM(answer_from_prompt, name="reader", seconds_per_token=1e-4)
+
+
+@pytest.fixture(scope="session")
+def _demo_root(tmp_path_factory):
+    """The demo QA set and corpus, written once per session (the corpus PDF takes seconds to draw)."""
+    from llmopt.eval.datasets import load_demo
+
+    root = tmp_path_factory.mktemp("demo-data")
+    load_demo(root)
+    return root
+
+
+@pytest.fixture
+def demo_data(llmopt_home, _demo_root):
+    """LLMOPT_HOME/demo-data pointing at the session's copy, where load_dataset("demo") looks."""
+    (llmopt_home / "demo-data").symlink_to(_demo_root, target_is_directory=True)
+    return _demo_root

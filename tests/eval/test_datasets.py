@@ -105,7 +105,7 @@ def test_clear_errors(tmp_path):
         load_dataset(write(tmp_path / "bad.jsonl", [{"question": "q", "answers": []}]))
 
 
-def test_demo_set_ships_its_pool():
+def test_demo_set_ships_its_pool(demo_data):
     ds = load_dataset("demo")
     assert len(ds.items) >= 8 and ds.demos and ds.documents
     assert not {d.question for d in ds.demos} & {i.question for i in ds.items}

@@ -49,7 +49,7 @@ def gold_reader():
     return FakeLLM(reply, name="gold-reader")
 
 
-def test_eval_stage_builds_the_ladder(monkeypatch, tmp_path):
+def test_eval_stage_builds_the_ladder(monkeypatch, tmp_path, demo_data):
     import llmopt.models.registry as registry
     import llmopt.rag.api as rag_api
     from llmopt.lab.stages import eval as eval_stage

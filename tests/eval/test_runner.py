@@ -21,9 +21,9 @@ GRID = dict(models=["fake:reader"], strategies=["none", "rag", "drag", "iterdrag
             demo_size=4)
 
 
-def sweep(dataset_file, out, fake, retriever, **overrides):
+def sweep(dataset_file, out, fake, retriever, report=False, **overrides):
     return evaluate(dataset=str(dataset_file), out=out, llms={"fake:reader": fake}, retriever=retriever,
-                    **{**GRID, **overrides})
+                    report=report, **{**GRID, **overrides})
 
 
 def questions_asked(fake) -> Counter:
@@ -56,7 +56,7 @@ def test_grid_drops_what_a_strategy_ignores():
 
 
 def test_sweep_writes_results_summary_and_report(dataset_file, tmp_path, fake, retriever):
-    summary = sweep(dataset_file, tmp_path / "out", fake, retriever)
+    summary = sweep(dataset_file, tmp_path / "out", fake, retriever, report=True)
     out = tmp_path / "out"
     assert summary["splits"] == {"demo": 4, "train": 0, "eval": 10}
     by = {e["label"]: e for e in summary["configs"]}
@@ -97,7 +97,7 @@ def test_interrupted_sweep_resumes_without_asking_twice(dataset_file, tmp_path, 
 
     with pytest.raises(KeyboardInterrupt):
         evaluate(dataset=str(dataset_file), out=tmp_path / "run", llms={"fake:reader": first}, retriever=retriever,
-                 on_event=stop_after_seven, **GRID)
+                 on_event=stop_after_seven, report=False, **GRID)
     assert len(read_jsonl(tmp_path / "run" / "results.jsonl")) == 7
     second = FakeLLM(answer_from_prompt, name="reader")
     resumed = sweep(dataset_file, tmp_path / "run", second, retriever)
@@ -176,7 +176,7 @@ def slow(prompt, params):
 
 retriever = MemoryRetriever(load_dataset({data!r}).corpus_chunks())
 evaluate(dataset={data!r}, out={out!r}, llms={{"fake:reader": FakeLLM(slow, name="reader")}}, retriever=retriever,
-         models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4)
+         models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4, report=False)
 """
 
 
@@ -196,7 +196,7 @@ def test_a_killed_process_resumes(dataset_file, tmp_path, retriever):
     assert 4 <= before < 20
     resumed = FakeLLM(answer_from_prompt, name="reader")
     summary = evaluate(dataset=str(dataset_file), out=out, llms={"fake:reader": resumed}, retriever=retriever,
-                       models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4)
+                       models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4, report=False)
     rows = read_jsonl(results)
     assert len(resumed.calls) == 20 - before
     assert len({(r["key"], r["id"]) for r in rows}) == len(rows) == 20
@@ -204,7 +204,8 @@ def test_a_killed_process_resumes(dataset_file, tmp_path, retriever):
 
 
 def test_a_time_budget_stops_early_and_a_rerun_finishes(dataset_file, tmp_path, fake, retriever):
-    partial = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1], max_minutes=1e-9)
+    partial = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1], max_minutes=1e-9,
+                    report=True)
     assert not partial["complete"] and partial["configs"][0]["count"] == 0 and fake.calls == []
     assert (tmp_path / "out" / "report.md").is_file()
     done = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1])

@@ -114,7 +114,7 @@ def paired_section(summary: dict) -> Section | None:
 
 def allocation_section(summary: dict, out_dir: Path) -> Section:
     section = summary["allocation_model"]
-    rows, notes, held = [], [], defaultdict(lambda: ([], []))
+    rows, notes, held, held_rows = [], [], defaultdict(lambda: ([], [])), []
     for g in section["groups"]:
         if g.get("error"):
             notes.append(f"{g['model']} / {g['prompt']}: {g['error']}")
@@ -126,8 +126,14 @@ def allocation_section(summary: dict, out_dir: Path) -> Section:
         for h in g["holdout"]:
             held[g["model"]][0].append(h["predicted"])
             held[g["model"]][1].append(h["measured"])
+            held_rows.append([g["model"], h["dataset"], f"{h['strategy']} k={h['k']} m={h['m']} n={h['n']}",
+                              _r(h["predicted"]), _r(h["measured"])])
     tables = [Table(["model", "prompt", "points", "a_k", "a_m", "a_n", "b_k", "b_m", "c", "R² (logit)", "R²",
                      "held out", "held-out MAE"], rows, section["equation"])] if rows else []
+    if held_rows:
+        tables.append(Table(["model", "dataset", "held-out configuration (n = generation calls)", "predicted",
+                             "measured"], held_rows, "Configurations left out of the fit, predicted by a model fit "
+                             "on the others."))
     plots = []
     if held:
         plots.append(("Allocation model: predicted against measured quality on configurations left out of the fit",

@@ -32,13 +32,12 @@ def demo_index(ctx: LabContext) -> str:
     documents, which hold every quick question's answer)."""
     if ctx.shared.get("index"):
         return ctx.shared["index"]
-    from ...demo import write_demo_data
     from ...demo.qa import TEXT_DOCUMENTS
+    from ...eval.datasets import load_demo
     from ...ingest import ingest
 
-    corpus = write_demo_data(ctx.out_dir / "data", ["corpus"])["corpus"]
-    paths = [p for p in corpus if p.name in TEXT_DOCUMENTS] if ctx.quick else [p for p in corpus
-                                                                             if p.suffix != ".json"]
+    corpus = load_demo().documents  # written once under LLMOPT_HOME/demo-data
+    paths = [p for p in corpus if p.name in TEXT_DOCUMENTS] if ctx.quick else corpus
     index = str(ctx.out_dir / "eval-index")
     ingest(paths, index=index)
     return index

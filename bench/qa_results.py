@@ -1,0 +1,56 @@
+"""Markdown for bench/RESULTS.md from the QA benchmark folders (bench/results/qa/DATASET/MODEL/summary.json):
+per configuration Acc / F1 / EM with the Acc CI, evidence recall, effective context, latency and cost; retrieval
+recall@k; the allocation model's fit.
+
+    .venv/bin/python bench/qa_results.py [bench/results/qa] >> bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def section(folder: Path) -> list[str]:
+    s = json.loads((folder / "summary.json").read_text())
+    lines = [f"#### {s['dataset']} · {folder.name}", "",
+             f"{s['splits']['eval']} questions ({'complete' if s.get('complete') else 'partial'}), "
+             f"{s['splits']['demo']} demonstrations; report: `{folder.relative_to(HERE.parent)}/report.md`.", "",
+             "| configuration | n | Acc | Acc 95% CI | F1 | EM | evidence recall | eff. context | p50 s | p95 s | $/q |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in s["configs"]:
+        if e["count"]:
+            ci = e.get("acc_ci") or [None, None]
+            lines.append(f"| {e['label']} | {e['count']} | {fmt(e['acc'])} | [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}] | "
+                         f"{fmt(e['f1'])} | {fmt(e['em'])} | {fmt(e['evidence_recall'], 2)} | "
+                         f"{e['effective_context_mean'] or 0:.0f} | {fmt(e['latency_p50_s'], 2)} | "
+                         f"{fmt(e['latency_p95_s'], 2)} | {e['cost_usd_mean'] or 0:.2e} |")
+    retrieval = s.get("retrieval")
+    if retrieval:
+        cutoffs = sorted(int(k.split("@")[1]) for k in retrieval if k.startswith("recall@") and "_ci" not in k)
+        lines += ["", "Retrieval recall@k (question as the query): " + ", ".join(
+            f"@{k} {retrieval[f'recall@{k}']:.2f}" for k in cutoffs)]
+    for g in s["allocation_model"]["groups"]:
+        if g.get("error"):
+            lines += ["", f"Allocation model: {g['error']}"]
+        else:
+            lines += ["", f"Allocation model ({g['n_points']} configurations): a = {[round(v, 3) for v in g['a']]}, "
+                      f"c = {g['c']:.3f}, R² (logit) = {fmt(g['r2'], 2)}, held-out MAE = {fmt(g['holdout_mae'])}"]
+    return lines + [""]
+
+
+def main() -> None:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "qa"
+    for summary in sorted(root.glob("*/*/summary.json")):
+        print("\n".join(section(summary.parent)))
+
+
+if __name__ == "__main__":
+    main()
