@@ -119,7 +119,8 @@ def ground_truth(name: str) -> dict:
     for p in doc["pictures"]:
         prov = p["prov"][0]
         b, h = prov["bbox"], heights[prov["page_no"]]
-        box = (b["l"], h - b["t"], b["r"], h - b["b"]) if b["coord_origin"] == "BOTTOMLEFT" else (b["l"], b["t"], b["r"], b["b"])
+        flip = b["coord_origin"] == "BOTTOMLEFT"
+        box = (b["l"], h - b["t"], b["r"], h - b["b"]) if flip else (b["l"], b["t"], b["r"], b["b"])
         pictures.append((prov["page_no"], box))
     return {"tokens": md_tokens((DATA / f"{name}.md").read_text()), "cells": cells, "pictures": pictures,
             "pages": len(doc["pages"])}

@@ -1,7 +1,6 @@
 """The index on a real Milvus Lite store (hash embedder: no weights, so these stay fast)."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

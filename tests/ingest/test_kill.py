@@ -9,10 +9,12 @@ import sys
 import pytest
 
 from llmopt.index import open_index
+from llmopt.ingest import IngestConfig, ingest
 
 pytestmark = pytest.mark.integration
 
 SETTINGS = ["--embedder", "hash:64", "--chunk-tokens", "32", "--overlap-tokens", "4"]
+CONFIG = IngestConfig(chunk_tokens=32, overlap_tokens=4)
 
 
 def big(version: str, n: int = 300) -> str:
@@ -39,7 +41,7 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path):
     (docs / "big.md").write_text(big("old"))
     (docs / "c.md").write_text("# C\n\nUnchanged last file.")
     index = str(tmp_path / "idx")
-    assert cli("ingest", str(docs), "--index", index, *SETTINGS).returncode == 0
+    assert ingest([docs], index, embedder="hash:64", config=CONFIG).ok
 
     (docs / "big.md").write_text(big("new"))  # changed: its new version replaces the old one
     (docs / "new.md").write_text("# New\n\nA file added before the crash.")
@@ -57,14 +59,10 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path):
         assert not any("newword" in h.chunk.text for h in hits)
         assert idx.manifest.get(str(docs / "new.md")) is None
 
-    rerun = cli("ingest", str(docs), "--index", index, *SETTINGS, "--json")
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    import json
-
-    report = json.loads(rerun.stdout)
-    assert report["recovered"] == 1 and report["summary"]["updated"] == 1 and report["summary"]["added"] == 1
+    report = ingest([docs], index, config=CONFIG)  # the next run, in this process: the killed one is gone
+    assert report.ok and report.recovered == 1 and report.count("updated") == 1 and report.count("added") == 1
     clean = str(tmp_path / "clean")
-    assert cli("ingest", str(docs), "--index", clean, *SETTINGS).returncode == 0
+    assert ingest([docs], clean, embedder="hash:64", config=CONFIG).ok
     assert snapshot(index) == snapshot(clean)
     with open_index(index) as idx:
         assert idx.manifest.dirty() == [] and idx.info()["rows_in_store"] == idx.info()["chunks"]

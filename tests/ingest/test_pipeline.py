@@ -104,3 +104,11 @@ def test_public_api_names():
     import llmopt.ingest as package  # the package shadows the function on the parent: it must still be callable
 
     assert callable(package) and llmopt.ingest.IngestConfig is IngestConfig
+
+
+def test_chunks_larger_than_the_embedder_reads_are_refused(folder, tmp_path):
+    from llmopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="more than the embedder reads .* lower --chunk-tokens"):
+        ingest([folder / "a.md"], str(tmp_path / "idx"), embedder="hash:64",
+               config=IngestConfig(chunk_tokens=1000, overlap_tokens=10))

@@ -38,10 +38,13 @@ def register(app: typer.Typer) -> None:
                                vlm=vlm, converter=converter, max_file_mb=max_file_mb)
         with progress() as bar:
             task = bar.add_task("ingesting", total=None)
+            chunks = bar.add_task("embedding chunks", total=None)
 
             def on_event(event: str, info: dict) -> None:
                 if event == "start":
-                    bar.update(task, total=info["files"], description=f"→ {info['index']}")
+                    bar.update(task, total=info["files"], description=f"files → {info['index']}")
+                elif event == "embed":
+                    bar.advance(chunks, info["n"])
                 elif event == "file":
                     result = info["result"]
                     bar.advance(task)

@@ -13,7 +13,8 @@ def register(app: typer.Typer) -> None:
         query: str = typer.Argument(..., help="What to look for (a question works)."),
         index: str = typer.Option(..., "--index", "-i", help="Index name, folder path or milvus:// URI."),
         k: int = typer.Option(5, "-k", "--k", help="How many chunks."),
-        type_: list[str] = typer.Option(None, "--type", help="Only this element type (text, table, picture); repeatable."),
+        type_: list[str] = typer.Option(None, "--type", help="Only this element type (text, table, picture); "
+                                        "repeatable."),
         source: list[str] = typer.Option(None, "--source", help="Only this file (a path, a file name or a glob "
                                          "with *); repeatable."),
         page: str = typer.Option(None, "--page", help="Page or range: 3, 2-5, 4-."),

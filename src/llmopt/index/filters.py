@@ -55,7 +55,8 @@ def _page_expr(value: Any) -> str:
         low, high = value
     except (TypeError, ValueError):
         raise ConfigError(f"page filter {value!r}: give a page number or a (first, last) pair") from None
-    parts = ([f"page >= {int(low)}"] if low is not None else []) + ([f"page <= {int(high)}"] if high is not None else [])
+    parts = [f"page >= {int(low)}"] if low is not None else []
+    parts += [f"page <= {int(high)}"] if high is not None else []
     return " and ".join(parts) or "page >= 0"
 
 

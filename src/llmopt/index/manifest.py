@@ -189,7 +189,8 @@ def _commit_one(db: sqlite3.Connection, entry: SourceEntry, terms: VersionTerms 
     row = db.execute("SELECT version FROM sources WHERE source = ?", (entry.source,)).fetchone()
     superseded = row[0] if row and row[0] != entry.version else None
     if superseded:
-        db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)", (superseded, entry.source, time.time()))
+        db.execute("INSERT OR REPLACE INTO dirty VALUES (?, ?, 'superseded', ?)",
+                   (superseded, entry.source, time.time()))
         _unapply_terms(db, superseded)
     if terms is not None:
         _apply_terms(db, entry.version, terms)

@@ -1,6 +1,7 @@
 """The vector store: one Milvus collection with a dense vector (the embedder's) and a BM25 sparse vector (bm25.py,
-with corpus statistics in the manifest), plus provenance fields to filter on. The same code talks to Milvus Lite (a local folder, embedded in this process) and to a Milvus server or
-cluster (a URI): the scale-out path is a change of index spec, nothing else.
+with corpus statistics in the manifest), plus provenance fields to filter on. The same code talks to Milvus Lite
+(a local folder, embedded in this process) and to a Milvus server or cluster (a URI): the scale-out path is a
+change of index spec, nothing else.
 
 Milvus Lite holds an exclusive lock on its folder for as long as a process has it open. A second process that
 opens the same index gets IndexLockedError, whose message names the two ways out: stop the other process, or run

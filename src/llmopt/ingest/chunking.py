@@ -169,13 +169,16 @@ class Chunker:
         chunks, start = [], 0
         while start < len(body):
             end = start + 1
-            while end < len(body) and self.count(caption + to_markdown(header + body[start:end + 1], header_rows)) <= self.budget:
+            while end < len(body) and self._fits(caption, header + body[start:end + 1], header_rows):
                 end += 1
             label = f"{element.caption} (rows {start + 1}-{end} of {len(body)})\n\n" if element.caption else ""
             text = label + to_markdown(header + body[start:end], header_rows)
             chunks.append(self._table_chunk(text, element, stack, doc, start, end))
             start = end
         return chunks
+
+    def _fits(self, caption: str, rows: list[list[str]], header_rows: int) -> bool:
+        return self.count(caption + to_markdown(rows, header_rows)) <= self.budget
 
     def _table_chunk(self, text, element, stack, doc, start, end) -> Chunk:
         chunk = self._make(text, "table", element, stack, doc)

@@ -84,7 +84,7 @@ def label_values(boxes: list[tuple[float, float, float, float, str]]) -> list[tu
     its category labels. Returned only when at least two labels pair up (one pair is likely chance)."""
     numbers = [b for b in boxes if _NUMBER.match(b[4])]
     pairs = []
-    for top, bottom, left, right, text in boxes:
+    for top, _bottom, left, right, text in boxes:
         if _NUMBER.match(text) or len(text) > 40:
             continue
         centre, width = (left + right) / 2, max(right - left, 1.0)

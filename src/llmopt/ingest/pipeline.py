@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, LlmoptError
+from ..errors import ConfigError, InputError, LlmoptError
 from ..index import Index, PendingSource, open_index
 from ..index.index import count_types, embed_text
 from ..index.manifest import SourceEntry
@@ -57,7 +57,11 @@ class _Run:
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:  # the embedder's tokenizer bounds chunks; load it only when needed
-            self._chunker = Chunker(self.config, self.index.embedder.count_tokens)
+            embedder = self.index.embedder
+            if self.config.chunk_tokens > embedder.max_tokens:
+                raise ConfigError(f"chunk_tokens {self.config.chunk_tokens} is more than the embedder reads "
+                                  f"({embedder.max_tokens} tokens for {embedder.model_id}); lower --chunk-tokens")
+            self._chunker = Chunker(self.config, embedder.count_tokens)
         return self._chunker
 
     def run(self, paths: list[str | Path], prune: bool, force: bool) -> IngestReport:
@@ -84,6 +88,8 @@ class _Run:
         result = FileResult(str(path), "failed", format=format_of(path) or "")
         try:
             self._ingest_file(path, force, result)
+        except ConfigError:
+            raise  # a bad setting fails every file the same way: stop and say so once
         except LlmoptError as exc:
             result.status, result.reason = "failed", str(exc)
         except (OSError, MemoryError) as exc:
@@ -98,15 +104,13 @@ class _Run:
         _check_size(stat.st_size, self.config)
         source = str(path)
         entry = self.index.manifest.get(source)
-        if not force and entry and entry.fingerprint == self.fingerprint and entry.size == stat.st_size \
-                and entry.mtime_ns == stat.st_mtime_ns:
-            result.status, result.chunks, result.by_type, result.pages = "unchanged", entry.chunks, entry.by_type, entry.pages
-            return
+        same_settings = not force and entry is not None and entry.fingerprint == self.fingerprint
+        if same_settings and entry.size == stat.st_size and entry.mtime_ns == stat.st_mtime_ns:
+            return _unchanged(result, entry)
         sha = _sha256(path)
-        if not force and entry and entry.fingerprint == self.fingerprint and entry.sha256 == sha:
+        if same_settings and entry.sha256 == sha:
             self.index.manifest.touch(source, stat.st_mtime_ns)  # touched, not changed: no work
-            result.status, result.chunks, result.by_type, result.pages = "unchanged", entry.chunks, entry.by_type, entry.pages
-            return
+            return _unchanged(result, entry)
         doc = self._timed(result, "parse", load_document, path, self.config)
         self._timed(result, "pictures", self._pictures, doc, result)
         chunks = self._timed(result, "chunk", self.chunker.chunk, doc)
@@ -160,6 +164,10 @@ class _Run:
                 removed.append(FileResult(entry.source, "removed", "file no longer exists", chunks=entry.chunks,
                                           by_type=entry.by_type, pages=entry.pages))
         return removed
+
+
+def _unchanged(result: FileResult, entry: SourceEntry) -> None:
+    result.status, result.chunks, result.by_type, result.pages = "unchanged", entry.chunks, entry.by_type, entry.pages
 
 
 def _check_size(size: int, config: IngestConfig) -> None:

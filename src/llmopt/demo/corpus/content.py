@@ -45,27 +45,34 @@ PEOPLE = {"ceo": "Mirela Kask", "cfo": "Henrik Saar", "cto": "Dace Ozola", "lead
 
 # facts: (id, statement, document, anchor, where: text | table | chart | picture | slide, only_there); the anchor
 # locates the fact's page: a string printed on that PDF page (the writer looks it up), a slide number, or None
+REPORT = "annual_report_2024.pdf"
+
+
+def _key(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("-", "_")
+
+
 FACTS = [
-    ("founded", f"{COMPANY} was founded in 2011 in Tartu, Estonia, by Mirela Kask.", "annual_report_2024.pdf", "was founded in 2011", "text", False),
-    ("hq", f"{COMPANY} moved its headquarters to Tallinn in 2019.", "annual_report_2024.pdf", "moved our headquarters", "text", False),
-    ("ceo", "Mirela Kask is the chief executive officer.", "annual_report_2024.pdf", "remains our chief executive", "text", False),
-    *[(f"revenue_2024_{p.lower().replace(' ', '_').replace('-', '_')}",
-       f"{p} revenue was EUR {REVENUE[p][1]} million in 2024 (EUR {REVENUE[p][0]} million in 2023).",
-       "annual_report_2024.pdf", "Table 1.", "table", True) for p in PRODUCTS],
-    *[(f"units_2024_{r.lower().replace(' ', '_')}", f"{COMPANY} shipped {v:,} units to {r} in 2024.",
-       "annual_report_2024.pdf", CHARTS[0][2], "chart", True) for r, v in zip(REGIONS, CHARTS[0][4])],
-    *[(f"units_2023_{r.lower().replace(' ', '_')}", f"{COMPANY} shipped {v:,} units to {r} in 2023.",
-       "annual_report_2024.pdf", CHARTS[1][2], "chart", True) for r, v in zip(REGIONS, CHARTS[1][4])],
-    *[(f"battery_{m.lower().replace(' ', '_').replace('-', '_')}", f"The {m} battery lasts {v:,} charge cycles.",
-       "annual_report_2024.pdf", CHARTS[2][2], "chart", True) for m, v in zip(CHARTS[2][3], CHARTS[2][4])],
-    *[(f"csat_{q.lower()}", f"Customer satisfaction in {q} 2024 was {v}.", "annual_report_2024.pdf", CHARTS[3][2], "chart",
-      True) for q, v in zip(CHARTS[3][3], CHARTS[3][4])],
-    *[(f"rd_{s.lower()}", f"The {s} site has {v} research and development staff.", "annual_report_2024.pdf",
-       CHARTS[4][2], "chart", True) for s, v in zip(CHARTS[4][3], CHARTS[4][4])],
-    *[(f"plant_{c.lower()}", f"The {c} plant builds the {p}, is managed by {m}, opened in {y} and can build {cap:,} "
+    ("founded", f"{COMPANY} was founded in 2011 in Tartu, Estonia, by Mirela Kask.", REPORT, "was founded in 2011",
+     "text", False),
+    ("hq", f"{COMPANY} moved its headquarters to Tallinn in 2019.", REPORT, "moved our headquarters", "text", False),
+    ("ceo", "Mirela Kask is the chief executive officer.", REPORT, "remains our chief executive", "text", False),
+    *[(f"revenue_2024_{_key(p)}", f"{p} revenue was EUR {REVENUE[p][1]} million in 2024 (EUR {REVENUE[p][0]} "
+       "million in 2023).", REPORT, "Table 1.", "table", True) for p in PRODUCTS],
+    *[(f"units_2024_{_key(r)}", f"{COMPANY} shipped {v:,} units to {r} in 2024.", REPORT, CHARTS[0][2], "chart",
+       True) for r, v in zip(REGIONS, CHARTS[0][4])],
+    *[(f"units_2023_{_key(r)}", f"{COMPANY} shipped {v:,} units to {r} in 2023.", REPORT, CHARTS[1][2], "chart",
+       True) for r, v in zip(REGIONS, CHARTS[1][4])],
+    *[(f"battery_{_key(m)}", f"The {m} battery lasts {v:,} charge cycles.", REPORT, CHARTS[2][2], "chart", True)
+      for m, v in zip(CHARTS[2][3], CHARTS[2][4])],
+    *[(f"csat_{_key(q)}", f"Customer satisfaction in {q} 2024 was {v}.", REPORT, CHARTS[3][2], "chart", True)
+      for q, v in zip(CHARTS[3][3], CHARTS[3][4])],
+    *[(f"rd_{_key(s)}", f"The {s} site has {v} research and development staff.", REPORT, CHARTS[4][2], "chart",
+       True) for s, v in zip(CHARTS[4][3], CHARTS[4][4])],
+    *[(f"plant_{_key(c)}", f"The {c} plant builds the {p}, is managed by {m}, opened in {y} and can build {cap:,} "
        "units a month.", "operations_handbook.html", None, "table", False) for c, p, m, y, cap in PLANTS],
-    *[(f"spec_{p.lower().replace(' ', '_').replace('-', '_')}", f"The {p} offers {a}, {b}, and costs {price}.",
-       "product_faq.md", None, "text", False) for p, a, b, price in SPECS],
+    *[(f"spec_{_key(p)}", f"The {p} offers {a}, {b}, and costs {price}.", "product_faq.md", None, "text", False)
+      for p, a, b, price in SPECS],
     ("lead_engineer", "Oskar Lind is the lead engineer of the Harvest-X; he joined from the Skylark team in 2020.",
      "product_faq.md", None, "text", False),
     ("agrinord", "The AgriNord cooperative ordered 1,000 Harvest-X drones in March 2025.", "press_release.txt",
@@ -74,7 +81,8 @@ FACTS = [
     ("cto", "Dace Ozola is the chief technology officer.", "org_chart.png", None, "picture", True),
     ("expansion", "The board approved a EUR 6.5 million expansion of the Gdansk plant.", "board_minutes_2024.docx",
      None, "text", False),
-    ("dividend", "The board approved a dividend of EUR 0.42 per share.", "board_minutes_2024.docx", None, "table", True),
+    ("dividend", "The board approved a dividend of EUR 0.42 per share.", "board_minutes_2024.docx", None, "table",
+     True),
     ("target_2025", f"{COMPANY} targets 40,000 units shipped in 2025.", "investor_deck.pptx", 2, "slide", False),
 ]
 
@@ -99,7 +107,7 @@ REPORT_SECTIONS = [
         f"{COMPANY} was founded in 2011 in Tartu, Estonia, by Mirela Kask, who remains our chief executive officer. "
         "What began as a two-person workshop building spraying rigs for local farms is now a company that designs, "
         "builds and services drones for agriculture across Europe and North America.",
-        f"In 2019 we moved our headquarters to Tallinn to be closer to our largest customers and to the port. Our "
+        "In 2019 we moved our headquarters to Tallinn to be closer to our largest customers and to the port. Our "
         "engineering roots stay in Tartu, where the first Harvest-X was assembled and where most of our research "
         "staff still work.",
         "The year 2024 was one of steady growth. Every product line grew its revenue, our service network reached "

@@ -25,7 +25,7 @@ def write_report(path: Path) -> None:
         image = Image(io.BytesIO(bar_chart(title, labels, values, unit)), width=15 * cm, height=8.9 * cm)
         return [image, Paragraph(caption, styles["Italic"]), Spacer(1, 0.4 * cm)]
 
-    for number, (section, paragraphs) in enumerate(C.REPORT_SECTIONS):
+    for section, paragraphs in C.REPORT_SECTIONS:
         story.append(Paragraph(section, styles["Heading1"]))
         story += [Paragraph(p, styles["BodyText"]) for p in paragraphs]
         if section == "Financial results":

@@ -198,7 +198,7 @@ def _path(obj, parent: Matrix, height: float, content: PageContent) -> None:
     path wider and taller than a rule is also a drawn shape (a diagram box, a logo stripe, a chart bar)."""
     matrix = _compose(_matrix(obj), parent)
     x, y = ctypes.c_float(), ctypes.c_float()
-    points, start, curved, n_edges = [], None, False, 0
+    points, start = [], None
     for s in range(raw.FPDFPath_CountSegments(obj)):
         seg = raw.FPDFPath_GetPathSegment(obj, s)
         raw.FPDFPathSegment_GetPoint(seg, x, y)
@@ -207,27 +207,22 @@ def _path(obj, parent: Matrix, height: float, content: PageContent) -> None:
         if kind == raw.FPDF_SEGMENT_MOVETO:
             start = point
         elif kind == raw.FPDF_SEGMENT_LINETO and points:
-            n_edges += _edge(points[-1], point, height, content)
-        else:
-            curved = True
+            _edge(points[-1], point, height, content)
         if raw.FPDFPathSegment_GetClose(seg) and start is not None:
-            n_edges += _edge(point, start, height, content)
+            _edge(point, start, height, content)
         points.append(point)
     box = _bounds(obj, parent, height)
     if box and max(box[2] - box[0], box[3] - box[1]) > 2:  # figures.py tells pictures from rules and frames
         content.graphics.append(box)
 
 
-def _edge(p, q, height: float, content: PageContent) -> int:
+def _edge(p, q, height: float, content: PageContent) -> None:
     (x0, y0), (x1, y1) = p, q
     if abs(y0 - y1) < 0.5 and abs(x1 - x0) >= 2:
         left, right, top = min(x0, x1), max(x0, x1), height - y0
         content.edges.append({"x0": left, "x1": right, "top": top, "bottom": top, "width": right - left,
                               "height": 0.0, "orientation": "h", "object_type": "line"})
-        return 1
     if abs(x0 - x1) < 0.5 and abs(y1 - y0) >= 2:
         top, bottom = height - max(y0, y1), height - min(y0, y1)
         content.edges.append({"x0": x0, "x1": x0, "top": top, "bottom": bottom, "width": 0.0,
                               "height": bottom - top, "orientation": "v", "object_type": "line"})
-        return 1
-    return 0

@@ -98,7 +98,7 @@ def booktabs_tables(page: PageContent) -> list[PdfTable]:
     for i, first in enumerate(rules):
         if i in used:
             continue
-        stack = [first] + [r for r in rules[i + 1:] if abs(r["x0"] - first["x0"]) < 4 and abs(r["x1"] - first["x1"]) < 4]
+        stack = [first] + [r for r in rules[i + 1:] if _same_extent(r, first)]
         stack = _contiguous(stack, page)
         if len(stack) < 3:
             continue
@@ -107,6 +107,10 @@ def booktabs_tables(page: PageContent) -> list[PdfTable]:
         if table:
             tables.append(table)
     return tables
+
+
+def _same_extent(a: dict, b: dict) -> bool:
+    return abs(a["x0"] - b["x0"]) < 4 and abs(a["x1"] - b["x1"]) < 4
 
 
 def find_tables(page: PageContent) -> list[PdfTable]:
