@@ -57,3 +57,41 @@ def test_ocr_reads_a_chart_including_which_value_belongs_to_which_bar():
     assert element.method == "ocr+caption"
     assert "Units shipped by region, 2024" in element.text
     assert "Nordics: 7,340; Baltics: 4,215; Iberia: 2,975" in element.text
+
+
+def test_vlm_over_an_openai_compatible_endpoint():
+    """The real HTTP path: an OpenAI-style chat request with the picture as a data: URL."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            body = json.dumps({"id": "x", "object": "chat.completion", "model": "granite-vision", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Bar chart: Nordics 7,340."},
+                 "finish_reason": "stop"}], "usage": {"prompt_tokens": 90, "completion_tokens": 6}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = f"openai:granite-vision@http://127.0.0.1:{server.server_port}/v1"
+        element = Element("picture", caption="Figure 2.", image=b"\x89PNG bytes", image_ext="png")
+        PictureDescriber(IngestConfig(vlm=spec, pictures="vlm")).describe(element)
+    finally:
+        server.shutdown()
+    assert element.text == "Figure 2.\nDescription: Bar chart: Nordics 7,340." and element.method.startswith("vlm:")
+    path, request = seen[0]
+    assert path == "/v1/chat/completions" and request["model"] == "granite-vision"
+    parts = request["messages"][0]["content"]
+    assert parts[1]["type"] == "image_url" and parts[1]["image_url"]["url"].startswith("data:image/png;base64,")

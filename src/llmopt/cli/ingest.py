@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML file with ingest settings (flags override it)."),
         chunk_tokens: int = typer.Option(None, "--chunk-tokens", help="Most tokens per chunk [200]."),
         overlap_tokens: int = typer.Option(None, "--overlap-tokens", help="Overlap when splitting [32]."),
-        pictures: str = typer.Option(None, "--pictures", help="auto | ocr | vlm | vlm+ocr | caption | none [auto]."),
+        pictures: str = typer.Option(None, "--pictures", help="auto | ocr | vlm | vlm+ocr | caption | none "
+                                     "(default auto: vlm when --vlm is set, else ocr)."),
         vlm: str = typer.Option(None, "--vlm", help="Vision-language model for pictures, e.g. "
                                 "openai:granite3.2-vision@http://localhost:11434/v1."),
         converter: str = typer.Option(None, "--converter", help="native (default, offline) or docling."),
