@@ -210,3 +210,16 @@ def test_index_serve_shares_a_lite_index_between_processes(tmp_path):
     assert not (tmp_path / "idx" / "server.json").exists()
     with open_index(spec) as idx:
         assert idx.info()["chunks"] == 5
+
+
+def test_two_handles_in_one_process_share_the_store(tmp_path):
+    spec = str(tmp_path / "idx")
+    first = open_index(spec, embedder="hash:64", create=True)
+    first.add_chunks(fresh())
+    second = open_index(spec)
+    second.close()  # closing one handle must not stop the store under the other
+    assert first.search("Tartu plant", k=1)[0].chunk.page == 3
+    first.close()
+    code = f"from llmopt.index import open_index\nprint(open_index({spec!r}).info()['chunks'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "4", proc.stderr[-1500:]  # all closed: another process may open it

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,11 @@ class MilvusStore:
         else:
             uri = self.uri
         try:
-            return MilvusClient(uri=uri, token=self.location.token or "", timeout=30)
+            client = MilvusClient(uri=uri, token=self.location.token or "", timeout=30)
+            if self._lite_path is not None:
+                with _lite_lock:
+                    _lite_users[uri] = _lite_users.get(uri, 0) + 1
+            return client
         except MilvusException as exc:
             if self._lite_path is not None:
                 _check_lite_lock(self._lite_path, self.location.spec)  # lost a race: report it as a lock
@@ -74,13 +79,14 @@ class MilvusStore:
                                 "MILVUS_TOKEN set if it needs one?") from exc
 
     def close(self) -> None:
+        if self.client is None:
+            return
         try:
             self.client.close()
         finally:
-            if self._lite_path is not None:  # release the folder lock now, not at process exit
-                from milvus_lite.server_manager import server_manager_instance
-
-                server_manager_instance.release_server(str(self._lite_path))
+            self.client = None
+            if self._lite_path is not None:
+                _release_lite(str(self._lite_path))
 
     # -- schema --------------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -163,6 +169,23 @@ class MilvusStore:
     def count(self, expr: str = "") -> int:
         res = self.client.query(self.collection, filter=expr or "", output_fields=["count(*)"])
         return int(res[0]["count(*)"]) if res else 0
+
+
+# Milvus Lite runs one in-process server per folder, shared by every client of this process that opens it: the
+# folder lock is released (so another process can open it) when the last of them closes, not at process exit.
+_lite_users: dict[str, int] = {}
+_lite_lock = threading.Lock()
+
+
+def _release_lite(path: str) -> None:
+    with _lite_lock:
+        _lite_users[path] = _lite_users.get(path, 1) - 1
+        if _lite_users[path] > 0:
+            return
+        del _lite_users[path]
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(path)
 
 
 def _entity(hit: dict) -> dict[str, Any]:
