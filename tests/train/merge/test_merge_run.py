@@ -241,3 +241,16 @@ def test_method_input_rules_are_checked_before_anything_runs(tiny_models, method
     with pytest.raises(ConfigError) as info:
         run_merge(config, None, dry_run=True)
     assert message in str(info.value)
+
+
+def test_a_tensor_merged_into_two_outputs_is_read_afresh_for_each(tiny_models, tmp_path):
+    # the same layers twice (a frankenmerge): the in-place merge of the first copy must not leak into the second
+    sources = [{"model": tiny_models["m0"], "layer_range": [0, 2], "parameters": {"weight": 0.5}},
+               {"model": tiny_models["m1"], "layer_range": [0, 2], "parameters": {"weight": 0.5}}]
+    run_merge({"merge_method": "linear", "slices": [{"sources": sources}, {"sources": sources}]}, tmp_path / "out")
+    merged = load_tensors(tmp_path / "out")
+    for suffix in ("mlp.up_proj.weight", "self_attn.q_proj.weight"):
+        assert torch.equal(merged[f"model.layers.0.{suffix}"], merged[f"model.layers.2.{suffix}"])
+    m0, m1 = load_tensors(Path(tiny_models["m0"])), load_tensors(Path(tiny_models["m1"]))
+    name = "model.layers.1.mlp.up_proj.weight"
+    assert torch.allclose(merged["model.layers.3.mlp.up_proj.weight"], (m0[name] + m1[name]) / 2)

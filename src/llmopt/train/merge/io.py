@@ -10,6 +10,7 @@ header is written first and tensors are appended as they are merged.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import struct
@@ -102,26 +103,75 @@ def index_folder(folder: Path) -> dict[str, TensorInfo]:
 
 
 class TensorReader:
-    """Reads tensors with positioned reads, keeping one open descriptor per file."""
+    """Reads tensors from safetensors files.
 
-    def __init__(self) -> None:
+    By default a tensor is a copy-on-write view of a private memory map of its file: no copy is made, and a
+    method that merges in place writes to private pages, never to the file. `release(info)` drops a tensor's
+    pages (resident file pages count towards the process's memory like any other), so memory stays bounded by
+    the tensors in flight. Tensors listed in `private` (read by more than one output tensor, so an in-place
+    merge of one must not be seen by the other) and unaligned ones are read into fresh memory instead."""
+
+    def __init__(self, private: set[TensorInfo] | None = None, mapped: bool = True) -> None:
         self._fds: dict[Path, int] = {}
+        self._maps: dict[Path, mmap.mmap] = {}
+        self._private = private or set()
+        self._mapped = mapped
 
     def read(self, info: TensorInfo) -> torch.Tensor:
-        fd = self._fds.get(info.file)
+        itemsize = info.torch_dtype.itemsize
+        if self._mapped and info.nbytes and info.start % itemsize == 0 and info not in self._private:
+            view = torch.frombuffer(self._map(info.file), dtype=info.torch_dtype, count=info.nbytes // itemsize,
+                                    offset=info.start)
+            self._advise(info, _MADV_POPULATE_READ)  # fault the pages in here, in the reading thread
+            return view.reshape(info.shape)
+        return self._copy(info)
+
+    def release(self, info: TensorInfo) -> None:
+        """Drop the pages only this tensor occupies (private copies included: the file is never written)."""
+        self._advise(info, mmap.MADV_DONTNEED)
+
+    def _advise(self, info: TensorInfo, advice: int) -> None:
+        if info.file not in self._maps:
+            return
+        start = -(-info.start // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages only: neighbours keep theirs
+        stop = info.end // mmap.PAGESIZE * mmap.PAGESIZE
+        if stop > start:
+            try:
+                self._maps[info.file].madvise(advice, start, stop - start)
+            except OSError:  # an advice this kernel does not know (populate needs Linux 5.14)
+                pass
+
+    def _fd(self, file: Path) -> int:
+        fd = self._fds.get(file)
         if fd is None:
-            fd = self._fds[info.file] = os.open(info.file, os.O_RDONLY)
+            fd = self._fds[file] = os.open(file, os.O_RDONLY)
+        return fd
+
+    def _map(self, file: Path) -> mmap.mmap:
+        mapped = self._maps.get(file)
+        if mapped is None:
+            mapped = self._maps[file] = mmap.mmap(self._fd(file), 0, flags=mmap.MAP_PRIVATE,
+                                                  prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        return mapped
+
+    def _copy(self, info: TensorInfo) -> torch.Tensor:
         buffer = torch.empty(info.nbytes, dtype=torch.uint8)
         view = memoryview(buffer.numpy())
         done = 0
         while done < info.nbytes:
-            got = os.preadv(fd, [view[done:]], info.start + done)
+            got = os.preadv(self._fd(info.file), [view[done:]], info.start + done)
             if got <= 0:
                 raise InputError(f"{info.file} ended early while reading a tensor; re-download the model")
             done += got
         return buffer.view(info.torch_dtype).reshape(info.shape)
 
     def close(self) -> None:
+        for mapped in self._maps.values():
+            try:
+                mapped.close()
+            except BufferError:  # a tensor still views it: the map closes when that tensor goes
+                pass
+        self._maps.clear()
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
@@ -131,6 +181,9 @@ class TensorReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 
 
 @dataclass(frozen=True)

@@ -193,12 +193,13 @@ def _listing(values: dict) -> str:
 
 
 def _plan_tensors(config, method, models, slices, alignment) -> list[TensorTask]:
+    for index, out_slice in enumerate(slices):  # structural errors first, before any parameter is resolved
+        _check_method_inputs(method, out_slice, f" in slices[{index}]" if config.slices else "")
     pre, post = _outside_layers(models, slices)
     tasks = [_task(config, method, models, slices[0], name, [name] * len(slices[0].sources), 0.0, alignment)
              for name in pre]
     out_layer = 0
-    for index, out_slice in enumerate(slices):
-        _check_method_inputs(method, out_slice, f" in slices[{index}]" if config.slices else "")
+    for out_slice in slices:
         depth = out_slice.sources[0][2] - out_slice.sources[0][1]
         for offset in range(depth):
             t = offset / (depth - 1) if depth > 1 else 1.0
@@ -343,8 +344,10 @@ def _assign_shards(tasks: list[TensorTask], max_shard_size: int) -> list[ShardPl
         groups[-1].append(task)
         size += task.nbytes
     names = shard_names(len(groups))
+    # widest dtypes first: with contiguous tensors that keeps every tensor aligned to its element size
+    ordered = [sorted(group, key=lambda t: -SAFETENSORS_DTYPES[t.dtype].itemsize) for group in groups]
     return [ShardPlan(file, [t.name for t in group], sum(t.nbytes for t in group))
-            for file, group in zip(names, groups)]
+            for file, group in zip(names, ordered)]
 
 
 def _out_config(config, donor: ModelInfo, tasks, alignment, slices, warnings) -> dict:

@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -166,7 +167,9 @@ def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int
     by_name = {task.name: task for task in plan.tasks}
     queue = [by_name[name] for shard in todo for name in shard.tensors]
     done = len(plan.tasks) - len(queue)
-    with TensorReader() as reader, ThreadPoolExecutor(max_workers=1) as pool:
+    uses = Counter(plan.models[s.model].tensors[s.name] for task in plan.tasks for s in task.sources)
+    private = {info for info, count in uses.items() if count > 1}
+    with TensorReader(private) as reader, ThreadPoolExecutor(max_workers=1) as pool:
         # read the next tensor's inputs while this one merges (file reads release the GIL)
         pending = pool.submit(load_inputs, plan, reader, queue[0]) if queue else None
         position = 0
@@ -180,6 +183,8 @@ def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int
                     pending = pool.submit(load_inputs, plan, reader, queue[position]) if position < len(queue) else None
                     writer.write(task.name, merge_tensor(plan, task, inputs))
                     del inputs
+                    for source in task.sources:
+                        reader.release(plan.models[source.model].tensors[source.name])
                     done += 1
                     if progress:
                         progress(done, len(plan.tasks), task.name)

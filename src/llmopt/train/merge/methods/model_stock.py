@@ -8,44 +8,67 @@ from collections.abc import Sequence
 import torch
 
 from . import MergeMethod, Param, register
+from .sparsify import CHUNK
 
 
-def model_stock(base: torch.Tensor, others: Sequence[torch.Tensor], filter_wise: bool = False) -> torch.Tensor:
+def model_stock(base: torch.Tensor, others: Sequence[torch.Tensor], filter_wise: bool = False,
+                inplace: bool = False) -> torch.Tensor:
     """t * mean(others) + (1 - t) * base with t = k cos / (1 + (k - 1) cos), cos the mean pairwise cosine of
-    the k task vectors (per row when filter_wise). Where 1 + (k - 1) cos vanishes there is no finite estimate
-    and the base is kept."""
-    shape = base.shape
-    if filter_wise:
-        w0 = base.unsqueeze(0) if base.dim() == 1 else base
-        ws = [w.unsqueeze(0) if w.dim() == 1 else w for w in others]
+    the k task vectors (one per row when filter_wise). Where 1 + (k - 1) cos vanishes there is no finite
+    estimate and the base is kept. Task vectors are never materialised: dot products are accumulated (in
+    float64) a block at a time, and with inplace the result is written over base."""
+    rows = base.reshape(-1, base.shape[-1]) if filter_wise and base.dim() > 1 else base.reshape(1, -1)
+    others_rows = [w.reshape(rows.shape) for w in others]
+    t = _ratio(_mean_cosine(rows, others_rows).to(base.dtype), len(others)).unsqueeze(-1)
+    merged = rows if inplace else rows.clone()
+    for block in _blocks(rows):
+        average = sum(w[block] for w in others_rows) / len(others_rows)
+        merged[block] = t[block[0]] * average + (1 - t[block[0]]) * merged[block]
+    return merged.reshape(base.shape)
+
+
+def _blocks(rows: torch.Tensor):
+    """Index blocks of about CHUNK entries: whole rows when there are many, column ranges of a single row."""
+    count, width = rows.shape
+    if count == 1:
+        for start in range(0, width, CHUNK):
+            yield slice(0, 1), slice(start, start + CHUNK)
     else:
-        w0 = base.reshape(-1)
-        ws = [w.reshape(-1) for w in others]
-    offsets = [w - w0 for w in ws]
-    cosines = []
-    for i, a in enumerate(offsets):
-        for b in offsets[i + 1:]:
-            norms = torch.norm(a, dim=-1) * torch.norm(b, dim=-1)
-            cosines.append(((a * b).sum(dim=-1) / norms.clamp(min=1e-6)).clamp(-1, 1))
-    del offsets
-    cos = torch.stack(cosines).mean(dim=0).unsqueeze(-1)
-    k = len(ws)
+        step = max(1, CHUNK // max(width, 1))
+        for start in range(0, count, step):
+            yield slice(start, start + step), slice(None)
+
+
+def _mean_cosine(rows: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor:
+    """Per row, the mean over pairs (i < j) of cos(task vector i, task vector j)."""
+    k = len(others)
+    dots = torch.zeros((k, k, rows.shape[0]), dtype=torch.float64)
+    for block in _blocks(rows):
+        offsets = [(w[block] - rows[block]).double() for w in others]
+        for i in range(k):
+            for j in range(i, k):
+                dots[i, j, block[0]] += (offsets[i] * offsets[j]).sum(dim=-1)
+    norms = dots.diagonal(dim1=0, dim2=1).T.sqrt()  # [k, rows]
+    cosines = [(dots[i, j] / (norms[i] * norms[j]).clamp(min=1e-6)).clamp(-1, 1)
+               for i in range(k) for j in range(i + 1, k)]
+    return torch.stack(cosines).mean(dim=0)
+
+
+def _ratio(cos: torch.Tensor, k: int) -> torch.Tensor:
     denominator = 1 + (k - 1) * cos
     singular = denominator.abs() < 1e-6
-    t = torch.where(singular, torch.zeros_like(cos), k * cos / torch.where(singular, 1, denominator))
-    average = sum(ws) / k
-    return (t * average + (1 - t) * w0).reshape(shape)
+    return torch.where(singular, torch.zeros_like(cos), k * cos / torch.where(singular, 1, denominator))
 
 
 def _apply(tensors, base_index, shared, per_input, generator=None):
     others = [t for i, t in enumerate(tensors) if i != base_index]
     base = tensors[base_index]
     tensors.clear()
-    return model_stock(base, others, filter_wise=shared["filter_wise"])
+    return model_stock(base, others, filter_wise=shared["filter_wise"], inplace=True)
 
 
 register(MergeMethod(
     name="model_stock", apply=_apply, description="interpolate base -> mean of models by the task-vector angle",
     params=(Param("filter_wise", "shared", False, bool, "one ratio per row instead of per tensor"),),
-    base="required", min_inputs=3, work_factor=4.0, reference="https://arxiv.org/abs/2403.19522",
+    base="required", min_inputs=3, work_factor=1.0, reference="https://arxiv.org/abs/2403.19522",
 ))

@@ -63,12 +63,13 @@ def kth_smallest(values: torch.Tensor, k: int, transform: Transform = _identity)
 
 
 def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Transform = _identity,
-                     zeros_matter: bool = False) -> torch.Tensor:
-    """A boolean mask of exactly the entries whose ascending rank in transform(values) lies in [start, stop)
-    (ties broken by position).
+                     descending: bool = False) -> torch.Tensor:
+    """A boolean mask of exactly the entries whose ascending rank in transform(values) lies in [start, stop).
 
-    With zeros_matter=False, ties at a boundary value of 0 are left out: the caller only keeps values, so which
-    zeros are "kept" changes nothing, and the tie search over (often millions of) zeros is skipped."""
+    Entries tied with a boundary value are ordered by position, as a stable sort in the selection's direction
+    would order them (descending=True for a top-k window: earlier entries win). mergekit sorts with torch's
+    unstable sort instead, so where a tie straddles the boundary the two can keep different (equally large)
+    entries. Ties at 0 are left alone: the caller keeps values, so which zeros are "kept" changes nothing."""
     flat = values.reshape(-1)
     n = flat.numel()
     if stop <= start or n == 0:
@@ -83,7 +84,7 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Tra
             inside &= chunk < high
         keep[a:b] = inside
     for boundary in {low, high} - {None}:
-        if boundary == 0 and not zeros_matter:
+        if boundary == 0:
             continue
         before, equal = 0, []
         for a, b in _spans(n):
@@ -91,6 +92,8 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Tra
             before += int(torch.count_nonzero(chunk < boundary))
             equal.append((chunk == boundary).nonzero().flatten() + a)
         equal = torch.cat(equal)
+        if descending:
+            equal = equal.flip(0)
         keep[equal[max(start - before, 0):max(min(stop - before, equal.numel()), 0)]] = True
     return keep.reshape(values.shape)
 
@@ -123,7 +126,7 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inpla
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    keep = rank_window_mask(tensor, n - k, n, magnitudes_of)
+    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True)  # the top k
     return rescaled(tensor, keep, rescale, inplace)
 
 
