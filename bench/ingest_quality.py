@@ -189,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("LLMOPT_HOME", str(ROOT / "bench" / ".cache" / "llmopt-home"))
     names = args.only or DOCS
-    done = {} if args.fresh or not RESULTS.exists() else {
+    if args.fresh and RESULTS.exists():
+        keep = [line for line in RESULTS.read_text().splitlines() if json.loads(line).get("doc") not in names]
+        RESULTS.write_text("".join(line + "\n" for line in keep))
+    done = {} if not RESULTS.exists() else {
         r["doc"]: r for r in map(json.loads, RESULTS.read_text().splitlines()) if r.get("doc")}
     _warm_up()
     index_dir = ROOT / "bench" / ".cache" / "ingest_quality"

@@ -17,6 +17,7 @@ BULLET = re.compile(r"^([•◦▪▫●○■□►▶‣⁃∙·\-–—*]|\(?
 # "Figure 3-1 Existing controls" or "Table 2: results" is a caption; "Table 2-2 shows ..." is a sentence
 CAPTION = re.compile(r"^(?i:figure|fig\.|table|chart|exhibit|graph|plate|diagram|listing)\s*[\dA-Z][\w.\-]*"
                      r"(\s*[:.—–]\s*|\s+(?=[A-Z0-9\"“'(]))")
+LABEL = re.compile(r"^(?i:figure|fig\.|table|chart|exhibit|listing)\s*[\dA-Z][\w.\-]*[:.]?$")
 MIN_GUTTER = 6.0  # points: narrower vertical gaps are word spacing, not a column gutter
 
 
@@ -102,7 +103,8 @@ def make_segments(words: list[Word]) -> list[Segment]:
         row.sort(key=lambda w: w.x0)
         current = [row[0]]
         for word in row[1:]:
-            if word.x0 - current[-1].x1 > max(1.0 * max(word.size, current[-1].size), 4.0):
+            wide = word.x0 - current[-1].x1 > max(1.0 * max(word.size, current[-1].size), 4.0)
+            if wide and not LABEL.match(" ".join(w.text for w in current)):  # "Table 1." + wide space + caption
                 segments.append(Segment.of(current))
                 current = []
             current.append(word)

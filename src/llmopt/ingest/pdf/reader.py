@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import re
 from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
@@ -134,13 +135,18 @@ _FONT_NAME = ctypes.create_string_buffer(256)
 _FLAGS = ctypes.c_int()
 
 
+# font names that mean bold: the usual words, TeX's Computer Modern / CM-Super (CMBX, SFBX) and Berry names (ptmb)
+_BOLD = re.compile(r"bold|black|heavy|demi|cmbx|cmssbx|sfbx|sfsx|^p[a-z]{2}b|[,-]b$")
+_FORCE_BOLD = 1 << 18  # PDF font descriptor flag
+
+
 def _is_bold(tp, index: int) -> bool:
-    weight = raw.FPDFText_GetFontWeight(tp, index)
-    if weight > 0:
-        return weight >= 600
+    """Bold by weight (when the font declares one), by the ForceBold flag, or by name."""
+    if raw.FPDFText_GetFontWeight(tp, index) >= 600:
+        return True
     raw.FPDFText_GetFontInfo(tp, index, _FONT_NAME, 256, ctypes.byref(_FLAGS))
-    name = _FONT_NAME.value.decode("latin-1", "ignore").lower()
-    return "bold" in name or "black" in name or "heavy" in name or name.endswith((",b", "-b"))
+    name = _FONT_NAME.value.decode("latin-1", "ignore").lower().split("+")[-1]
+    return bool(_FLAGS.value & _FORCE_BOLD or _BOLD.search(name))
 
 
 # -- graphics ----------------------------------------------------------------------------------------------
