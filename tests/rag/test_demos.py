@@ -9,7 +9,7 @@ from llmopt.rag.config import AskConfig
 from llmopt.rag.demos import DemoPool, generate_chains
 from llmopt.testing import FakeLLM
 
-from conftest import POOL_ROWS
+from .conftest import POOL_ROWS
 
 
 def test_pool_loads_jsonl_skipping_bad_rows(tmp_path):

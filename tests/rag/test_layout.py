@@ -3,7 +3,7 @@ from llmopt.rag.layout import build_prompt
 from llmopt.rag.prompts import load_template
 from llmopt.testing import FakeLLM
 
-from conftest import POOL_ROWS
+from .conftest import POOL_ROWS
 
 
 def _prompt(retriever, question, k=3, m=0, pool=None):

@@ -9,7 +9,7 @@ from llmopt.rag.prefix_cache import PrefixCache, shared_token_count
 from llmopt.rag.prompts import load_template
 from llmopt.testing import FakeLLM
 
-from conftest import POOL_ROWS
+from .conftest import POOL_ROWS
 
 
 def _askers(llm, retriever, cache: bool):
