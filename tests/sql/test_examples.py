@@ -82,11 +82,14 @@ def test_load_examples_formats_and_errors(tmp_path):
 
 
 @pytest.mark.integration
-def test_default_embedder_selection(demo_root):
-    """The MiniLM embedder ranks a paraphrase of a pool question first."""
-    from llmopt.sql.spider import spider_examples
-
-    pool = ExamplePool(spider_examples(demo_root), embedder="default")
-    chosen = pool.select("What number of pupils are enrolled at the school?", identifiers={"pupils"}, k=3,
-                         exclude_db="bookshop")
-    assert chosen[0].example.question == "How many students are there?"
+def test_default_embedder_matches_meaning_where_words_differ():
+    """MiniLM ranks a count question first for a paraphrase sharing no content word; the lexical one cannot."""
+    items = [SQLExample("List the names of all departments.", "SELECT name FROM departments", "u"),
+             SQLExample("What is the title of the course with the most credits?",
+                        "SELECT title FROM courses ORDER BY credits DESC LIMIT 1", "u"),
+             SQLExample("How many students are there?", "SELECT count(*) FROM students", "u")]
+    question = "What is the total count of pupils?"
+    semantic = ExamplePool(items, embedder="default").select(question, identifiers={"pupils"}, k=3)
+    lexical = ExamplePool(items, embedder="lexical").select(question, identifiers={"pupils"}, k=3)
+    assert semantic[0].example.question == "How many students are there?"
+    assert lexical[0].example.question != "How many students are there?"
