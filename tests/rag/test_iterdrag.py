@@ -117,7 +117,7 @@ def test_the_budget_stops_iterating_and_is_never_exceeded(retriever):
 def test_demonstrations_show_decomposition_chains(retriever):
     from llmopt.rag.demos import DemoPool
 
-    from conftest import POOL_ROWS
+    from .conftest import POOL_ROWS
 
     pool = DemoPool.from_rows([POOL_ROWS[2], {**POOL_ROWS[0], "chain": [
         {"question": "Which city hosts Harbor Labs?", "answer": "Lisbon"}]}])
