@@ -75,6 +75,15 @@ def test_long_queries_time_out(bookshop):
         assert db.execute("SELECT count(*) FROM authors").rows == [(12,)]  # the deadline is reset
 
 
+def test_a_runaway_value_fails_instead_of_filling_memory(bookshop, monkeypatch):
+    from llmopt.sql import safe
+
+    monkeypatch.setattr(safe, "MAX_VALUE_BYTES", 10_000)
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(SQLExecutionError, match="too big"):
+            db.execute("SELECT group_concat(b1.title, ' ') FROM books AS b1, books AS b2, books AS b3")
+
+
 def test_display_rows_are_capped_but_evaluation_rows_raise(bookshop):
     with SafeDatabase(bookshop) as db:
         shown = db.execute("SELECT * FROM books", max_rows=5)

@@ -24,6 +24,7 @@ from ..errors import InputError
 DISPLAY_ROWS = 20  # rows a person sees by default
 EVAL_ROW_CAP = 100_000  # rows compared during evaluation; more is an error, never a silent cut
 DEFAULT_TIMEOUT_S = 10.0
+MAX_VALUE_BYTES = 100_000_000  # the largest string or blob a query may build
 
 ALLOWED_FIRST_WORDS = ("select", "with", "values", "explain", "pragma")
 # PRAGMAs that only read the schema; everything else (journal_mode, user_version = 1, writable_schema, ...) is denied
@@ -155,6 +156,8 @@ class SafeDatabase:
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path} is not a readable SQLite database ({exc})") from exc
         conn.text_factory = lambda b: b.decode(errors="ignore")  # some real databases hold invalid UTF-8
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # no second database, even if ATTACH got through
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)  # a runaway group_concat fails, not the RAM
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._over_time, 2000)
         return conn
