@@ -21,13 +21,13 @@ def teacher_spec(ctx: LabContext) -> tuple[str, str]:
 
 
 def settings(ctx: LabContext, teacher: str, task) -> dict:
-    size = {"max_steps": 3, "batch_size": 4, "eval_generate": 6, "eval_max_examples": 4, "speed_prompt_tokens": 64,
+    size = {"max_steps": 2, "batch_size": 4, "eval_generate": 4, "eval_max_examples": 4, "speed_prompt_tokens": 64,
             "speed_repeats": 1} if ctx.quick else \
         {"epochs": 2.0, "batch_size": 8, "eval_generate": 40, "speed_prompt_tokens": 256, "speed_repeats": 2}
     return {"teacher": teacher, "student_from_teacher": "layers=every:2", "data": str(task.train),
             "eval": str(task.eval), "loss": "fkl", "top_k": 32, "ce_weight": 0.5, "temperature": 1.0,
             "method": "full", "learning_rate": 1e-4, "out": str(ctx.out_dir / "distill" / "student"),
-            "save_steps": 0, "eval_max_new_tokens": 24, **size}
+            "save_steps": 0, "eval_max_new_tokens": task.max_tokens, **size}
 
 
 def card_row(card) -> list:

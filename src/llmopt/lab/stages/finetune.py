@@ -31,7 +31,7 @@ def hf_spec(model: str) -> str:
 
 
 def train_settings(ctx: LabContext, task, out: Path, base: str, **extra) -> dict:
-    size = {"max_steps": 3, "batch_size": 4, "eval_max_examples": 4} if ctx.quick else \
+    size = {"max_steps": 2, "batch_size": 4, "eval_max_examples": 4} if ctx.quick else \
         {"epochs": FULL_EPOCHS.get(task.name, 1.0), "batch_size": 8, "eval_max_examples": 48}
     return {"model": base, "data": str(task.train), "eval": str(task.eval), "out": str(out), "eval_generate": 0,
             "save_steps": 0, "max_seq_len": 768, **LORA, **size, **extra}
@@ -61,7 +61,7 @@ def run(ctx: LabContext) -> StageResult:
     rows, ladder, tuned, series = [], [], {}, {"before": [], "after": []}
     for task in tasks.values():
         result, out = tune(ctx, task, base)
-        before, after = evaluate_model(base, task, max_tokens=48), evaluate_model(f"hf:{out}", task, max_tokens=48)
+        before, after = evaluate_model(base, task), evaluate_model(f"hf:{out}", task)
         rows.append([task.name, task.metric, str(before.score), str(after.score), result.eval_loss_before,
                      result.eval_loss_after, result.steps, round(result.tokens_per_s, 1), round(result.train_seconds),
                      folder_size(out / "adapter"), before.latency_s, after.latency_s])

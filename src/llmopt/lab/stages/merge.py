@@ -56,7 +56,7 @@ def run(ctx: LabContext) -> StageResult:
         run_merge(METHODS[method](base_folder, reading["model"], sql["model"]), out, overwrite=True)
         candidates[f"merge: {method}"] = f"hf:{out}"
     tasks = {"reading": reading["task"], "sql": sql["task"]}
-    scores = {label: {name: evaluate_model(spec, task, max_tokens=48) for name, task in tasks.items()}
+    scores = {label: {name: evaluate_model(spec, task) for name, task in tasks.items()}
               for label, spec in candidates.items()}
     rows, ladder = [], []
     for label, by_task in scores.items():

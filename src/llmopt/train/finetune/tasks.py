@@ -36,6 +36,7 @@ class Task:
     train: Path
     eval: Path
     metric: str  # the task metric the lab reports: "f1" or "execution_accuracy"
+    max_tokens: int = 32  # answer length that fits every gold answer of the task
 
     def eval_rows(self) -> list[dict]:
         return [json.loads(line) for line in self.eval.read_text().splitlines() if line.strip()]
@@ -92,10 +93,10 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def reading_task(out: Path, quick: bool = False) -> Task:
     """Train and eval sites/products are disjoint halves of the lists (no eval entity is ever trained on)."""
-    train = reading_rows(0, CITIES[:20], STEMS[:8], 64 if quick else 320)
-    evaluation = reading_rows(1, CITIES[20:], STEMS[8:], 8 if quick else 40)
+    train = reading_rows(0, CITIES[:20], STEMS[:8], 24 if quick else 320)
+    evaluation = reading_rows(1, CITIES[20:], STEMS[8:], 4 if quick else 40)
     return Task("reading", _write(out / "reading" / "train.jsonl", _dedup(train)),
-                _write(out / "reading" / "eval.jsonl", _dedup(evaluation)), "f1")
+                _write(out / "reading" / "eval.jsonl", _dedup(evaluation)), "f1", max_tokens=16)
 
 
 def _dedup(rows: list[dict]) -> list[dict]:
@@ -121,9 +122,9 @@ def sql_task(out: Path, quick: bool = False) -> Task:
                 "completion": q["query"], "answer": q["query"], "db": str(db)}
 
     train = [row(q) for q in questions if q["db_id"] == "bookshop"]
-    evaluation = [row(q) for q in questions if q["db_id"] == "university"][: 6 if quick else None]
+    evaluation = [row(q) for q in questions if q["db_id"] == "university"][: 4 if quick else None]
     return Task("sql", _write(out / "sql-task" / "train.jsonl", train), _write(out / "sql-task" / "eval.jsonl", evaluation),
-                "execution_accuracy")
+                "execution_accuracy", max_tokens=64)
 
 
 def extract_sql(text: str) -> str:
@@ -193,7 +194,7 @@ class TaskEval:
     predictions: list[str]
 
 
-def evaluate_model(spec: str, task: Task, *, max_tokens: int = 64, batch_size: int = 8) -> TaskEval:
+def evaluate_model(spec: str, task: Task, *, max_tokens: int | None = None, batch_size: int = 8) -> TaskEval:
     """Greedy answers through llmopt's backends (the chat template, the run log, the price table)."""
     from ...models.registry import get_model
     from ..distill.teacher import answer_batch
@@ -204,7 +205,8 @@ def evaluate_model(spec: str, task: Task, *, max_tokens: int = 64, batch_size: i
         gens = []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            gens += answer_batch(llm, [[{"role": "user", "content": r["prompt"]}] for r in chunk], max_tokens)
+            gens += answer_batch(llm, [[{"role": "user", "content": r["prompt"]}] for r in chunk],
+                                 max_tokens or task.max_tokens)
     finally:
         llm.close()
     predictions = [g.text.strip() for g in gens]
