@@ -39,6 +39,8 @@ GRIDS = {
     "financebench": [dict(strategies=["none", "rag"], k=[1, 3, 5, 10]),
                      dict(strategies=["iterdrag"], k=[3], m=[0], n=[1, 2])],
     "smoke": [dict(strategies=["none", "rag"], k=[3]), dict(strategies=["iterdrag"], k=[2], m=[1], n=[1])],
+    "smoke-financebench": [dict(strategies=["none", "rag"], k=[3]), dict(strategies=["iterdrag"], k=[2], m=[0],
+                                                                            n=[1])],
 }
 FILES = {"hotpotqa": "multihop/hotpotqa_dev_distractor_200.jsonl", "musique": "multihop/musique_ans_dev_200.jsonl",
          "financebench": "docqa/financebench_questions.jsonl"}
@@ -62,8 +64,8 @@ def main() -> None:
     subset = json.loads((HERE / f"qa_{args.dataset}_ids.json").read_text())
     ids = subset["ids"][: args.limit] if args.limit else subset["ids"]
     out = Path(args.out or HERE / "results" / "qa" / args.dataset / slug(args.model))
-    grid = GRIDS["smoke"] if args.grid == "smoke" else GRIDS["financebench" if args.dataset == "financebench"
-                                                                else "multihop"]
+    family = "financebench" if args.dataset == "financebench" else "multihop"
+    grid = GRIDS[("smoke-financebench" if family == "financebench" else "smoke") if args.grid == "smoke" else family]
     started, deadline = time.monotonic(), time.monotonic() + args.max_minutes * 60
     summary = None
     for sweep in grid:

@@ -18,11 +18,18 @@ def fmt(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _shown(folder: Path) -> str:
+    try:
+        return str(folder.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(folder)
+
+
 def section(folder: Path) -> list[str]:
     s = json.loads((folder / "summary.json").read_text())
     lines = [f"#### {s['dataset']} · {folder.name}", "",
              f"{s['splits']['eval']} questions ({'complete' if s.get('complete') else 'partial'}), "
-             f"{s['splits']['demo']} demonstrations; report: `{folder.relative_to(HERE.parent)}/report.md`.", "",
+             f"{s['splits']['demo']} demonstrations; report: `{_shown(folder)}/report.md`.", "",
              "| configuration | n | Acc | Acc 95% CI | F1 | EM | evidence recall | eff. context | p50 s | p95 s | $/q |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in s["configs"]:
@@ -48,7 +55,7 @@ def section(folder: Path) -> list[str]:
 
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "qa"
-    for summary in sorted(root.glob("*/*/summary.json")):
+    for summary in sorted(root.glob("*/*/summary.json")) or sorted(root.glob("summary.json")):
         print("\n".join(section(summary.parent)))
 
 

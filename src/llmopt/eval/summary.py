@@ -81,7 +81,10 @@ def _configs(grid: list[dict], rows: dict[tuple[str, str], dict]) -> list[dict]:
     for (key, _), row in rows.items():
         if key not in found:
             found[key] = {axis: row[axis] for axis in AXES}
-    return list(found.values())
+    models = list(dict.fromkeys(c["model"] for c in found.values()))
+    order = {name: i for i, name in enumerate(("none", "rag", "drag", "iterdrag"))}
+    return sorted(found.values(), key=lambda c: (models.index(c["model"]), order.get(c["strategy"], 9), c["prompt"],
+                                                 c["k"], c["m"], c["n"], c["samples"], c["max_context"] or 0))
 
 
 def paired_differences(configs: list[dict], rows: dict, ids: list[str], metric: str) -> list[dict]:
