@@ -1,5 +1,5 @@
-"""Executing a merge plan: tensor by tensor, reading the next tensor's inputs while the current one merges,
-writing shards into a hidden work folder that is renamed to the output folder only when everything is there.
+"""Executing a merge plan: tensor by tensor, reading the next tensor's inputs and writing the previous one while
+the current one merges, into shards in a hidden work folder that becomes the output folder only when complete.
 
 A killed merge leaves no output folder, only the work folder; running the same merge again (same config, seed
 and inputs) resumes from its completed shards. Peak memory is that of a couple of tensors' inputs, never the
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import shutil
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
+import concurrent.futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,42 +165,64 @@ def _publish(work: Path, out_dir: Path) -> None:
 
 
 def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int:
+    """Write every shard not already complete in `work`; return how many were. Three threads overlap: one
+    pages in the next tensor's inputs, this one merges, one writes the previous tensor out."""
     todo = [shard for shard in plan.shards if not (work / shard.file).is_file()]
     by_name = {task.name: task for task in plan.tasks}
     queue = [by_name[name] for shard in todo for name in shard.tensors]
     done = len(plan.tasks) - len(queue)
-    uses = Counter(plan.models[s.model].tensors[s.name] for task in plan.tasks for s in task.sources)
-    private = {info for info, count in uses.items() if count > 1}
-    with TensorReader(private) as reader, ThreadPoolExecutor(max_workers=1) as pool:
-        # read the next tensor's inputs while this one merges (file reads release the GIL)
-        pending = pool.submit(load_inputs, plan, reader, queue[0]) if queue else None
-        position = 0
+    with TensorReader(_read_twice(plan)) as reader, ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(1) as writes:
+        stream = _read_ahead(plan, reader, reads, queue)
         for shard in todo:
-            writer = ShardWriter(work / shard.file, plan.slots(shard))
+            writer, written = ShardWriter(work / shard.file, plan.slots(shard)), None
             try:
-                for _ in shard.tensors:
-                    task = queue[position]
-                    inputs = pending.result()
-                    position += 1
-                    pending = pool.submit(load_inputs, plan, reader, queue[position]) if position < len(queue) else None
-                    writer.write(task.name, merge_tensor(plan, task, inputs))
-                    del inputs
-                    for source in task.sources:
-                        reader.release(plan.models[source.model].tensors[source.name])
+                for task, inputs in itertools.islice(stream, len(shard.tensors)):
+                    merged = merge_tensor(plan, task, inputs)
+                    if written is not None:
+                        written.result()  # one output in flight at most: memory stays bounded
+                    written = writes.submit(_write_one, plan, reader, writer, task, merged)
+                    del merged
                     done += 1
                     if progress:
                         progress(done, len(plan.tasks), task.name)
+                if written is not None:
+                    written.result()
                 writer.close()
             except BaseException:
+                if written is not None:
+                    concurrent.futures.wait([written])
                 writer.abort()
-                if pending is not None:
-                    pending.cancel()
                 raise
     return len(plan.shards) - len(todo)
 
 
+def _write_one(plan: MergePlan, reader: TensorReader, writer: ShardWriter, task: TensorTask,
+               merged: torch.Tensor) -> None:
+    writer.write(task.name, merged)
+    for source in task.sources:  # the output may live in an input's pages: drop them only now
+        reader.release(plan.models[source.model].tensors[source.name])
+
+
+def _read_twice(plan: MergePlan) -> set:
+    """Input tensors that feed more than one output: each use needs its own copy (merges work in place)."""
+    uses = Counter(plan.models[s.model].tensors[s.name] for task in plan.tasks for s in task.sources)
+    return {info for info, count in uses.items() if count > 1}
+
+
+def _read_ahead(plan: MergePlan, reader: TensorReader, pool: ThreadPoolExecutor, queue: list[TensorTask]):
+    """(task, inputs) in order; the next task's inputs are read (paged in) by the pool while this one merges."""
+    pending = pool.submit(load_inputs, plan, reader, queue[0]) if queue else None
+    for position, task in enumerate(queue):
+        inputs = pending.result()
+        following = position + 1 < len(queue)
+        pending = pool.submit(load_inputs, plan, reader, queue[position + 1]) if following else None
+        yield task, inputs
+        del inputs
+
+
 def load_inputs(plan: MergePlan, reader: TensorReader, task: TensorTask) -> list[torch.Tensor]:
-    return [reader.read(plan.models[s.model].tensors[s.name]) for s in task.sources]
+    return [reader.read(plan.models[s.model].tensors[s.name], plan.method.written(i, task.base_index))
+            for i, s in enumerate(task.sources)]
 
 
 def merge_tensor(plan: MergePlan, task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor:

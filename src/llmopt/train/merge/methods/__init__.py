@@ -47,11 +47,17 @@ class MergeMethod:
     max_inputs: int | None = None
     randomized: bool = False
     work_factor: float = 2.0  # peak working memory, in multiples of one input tensor, beyond the inputs
+    writes: Literal["none", "first", "base", "all"] = "all"  # inputs `apply` overwrites (merging in place)
     reference: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def written(self, index: int, base_index: int | None) -> bool:
+        """Whether `apply` overwrites input `index` (the reader then pre-faults private copies of its pages)."""
+        return (self.writes == "all" or (self.writes == "first" and index == 0)
+                or (self.writes == "base" and index == base_index))
 
     def check_inputs(self, n_inputs: int, has_base: bool, where: str) -> None:
         """Refuse a slice whose inputs this method cannot merge, naming the fix."""

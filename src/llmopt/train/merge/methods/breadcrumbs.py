@@ -30,5 +30,5 @@ for _name, _consensus in (("breadcrumbs", False), ("breadcrumbs_ties", True)):
         name=_name, apply=apply_with(_crumbs, consensus=_consensus),
         description="drop outliers and small entries of task vectors" + (", then sign election" if _consensus else ""),
         params=task_vector_params(normalize=False, rescale=False) + (_GAMMA,),
-        base="required", work_factor=5.0, reference="https://arxiv.org/abs/2312.06795",
+        base="required", work_factor=1.0, reference="https://arxiv.org/abs/2312.06795",
     ))

@@ -29,5 +29,5 @@ for _name, _consensus in (("dare_linear", False), ("dare_ties", True)):
         name=_name, apply=apply_with(_drop, consensus=_consensus),
         description="random drop-and-rescale of task vectors" + (", then sign election" if _consensus else ""),
         params=task_vector_params(normalize=False, rescale=True),
-        base="required", randomized=True, work_factor=5.0, reference="https://arxiv.org/abs/2311.03099",
+        base="required", randomized=True, work_factor=1.0, reference="https://arxiv.org/abs/2311.03099",
     ))

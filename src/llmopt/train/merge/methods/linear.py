@@ -39,5 +39,5 @@ register(MergeMethod(
     name="linear", apply=_apply, description="weighted average of the models (model soups)",
     params=(Param("weight", "input", help="this model's weight"),
             Param("normalize", "shared", True, bool, "divide by the sum of the weights")),
-    work_factor=1.0, reference="https://arxiv.org/abs/2203.05482",
+    work_factor=0.5, writes="first", reference="https://arxiv.org/abs/2203.05482",
 ))

@@ -15,15 +15,18 @@ def model_stock(base: torch.Tensor, others: Sequence[torch.Tensor], filter_wise:
                 inplace: bool = False) -> torch.Tensor:
     """t * mean(others) + (1 - t) * base with t = k cos / (1 + (k - 1) cos), cos the mean pairwise cosine of
     the k task vectors (one per row when filter_wise). Where 1 + (k - 1) cos vanishes there is no finite
-    estimate and the base is kept. Task vectors are never materialised: dot products are accumulated (in
-    float64) a block at a time, and with inplace the result is written over base."""
+    estimate and the base is kept. Task vectors are never materialised: dot products are summed a block at a
+    time (block sums carried in float64), and with inplace the result is written over base."""
     rows = base.reshape(-1, base.shape[-1]) if filter_wise and base.dim() > 1 else base.reshape(1, -1)
     others_rows = [w.reshape(rows.shape) for w in others]
     t = _ratio(_mean_cosine(rows, others_rows).to(base.dtype), len(others)).unsqueeze(-1)
     merged = rows if inplace else rows.clone()
     for block in _blocks(rows):
-        average = sum(w[block] for w in others_rows) / len(others_rows)
-        merged[block] = t[block[0]] * average + (1 - t[block[0]]) * merged[block]
+        average = others_rows[0][block] + others_rows[1][block] if len(others_rows) > 1 else others_rows[0][block].clone()
+        for w in others_rows[2:]:
+            average += w[block]
+        weight = t[block[0]]
+        merged[block].mul_(1 - weight).add_(average.div_(len(others_rows)).mul_(weight))
     return merged.reshape(base.shape)
 
 
@@ -44,10 +47,12 @@ def _mean_cosine(rows: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor
     k = len(others)
     dots = torch.zeros((k, k, rows.shape[0]), dtype=torch.float64)
     for block in _blocks(rows):
-        offsets = [(w[block] - rows[block]).double() for w in others]
+        offsets = [w[block] - rows[block] for w in others]
         for i in range(k):
-            for j in range(i, k):
-                dots[i, j, block[0]] += (offsets[i] * offsets[j]).sum(dim=-1)
+            for j in range(i + 1, k):
+                dots[i, j, block[0]] += (offsets[i] * offsets[j]).sum(dim=-1).double()
+        for i in range(k):
+            dots[i, i, block[0]] += offsets[i].square_().sum(dim=-1).double()
     norms = dots.diagonal(dim1=0, dim2=1).T.sqrt()  # [k, rows]
     cosines = [(dots[i, j] / (norms[i] * norms[j]).clamp(min=1e-6)).clamp(-1, 1)
                for i in range(k) for j in range(i + 1, k)]
@@ -70,5 +75,5 @@ def _apply(tensors, base_index, shared, per_input, generator=None):
 register(MergeMethod(
     name="model_stock", apply=_apply, description="interpolate base -> mean of models by the task-vector angle",
     params=(Param("filter_wise", "shared", False, bool, "one ratio per row instead of per tensor"),),
-    base="required", min_inputs=3, work_factor=1.0, reference="https://arxiv.org/abs/2403.19522",
+    base="required", min_inputs=3, work_factor=0.5, writes="base", reference="https://arxiv.org/abs/2403.19522",
 ))

@@ -19,5 +19,5 @@ def _apply(tensors, base_index, shared, per_input, generator=None):
 register(MergeMethod(
     name="passthrough", apply=_apply, description="copy layers unchanged (stack slices of models)",
     params=(Param("scale", "input", None, float | None, "multiply the tensor by this factor"),),
-    max_inputs=1, work_factor=0.0,
+    max_inputs=1, work_factor=0.0, writes="none",
 ))

@@ -62,6 +62,6 @@ def _apply(tensors, base_index, shared, per_input, generator=None):
 register(MergeMethod(
     name="slerp", apply=_apply, description="spherical interpolation between the base and one other model",
     params=(Param("t", "shared", help="0 keeps the base, 1 the other model"),),
-    base="required", min_inputs=2, max_inputs=2, work_factor=3.0,
+    base="required", min_inputs=2, max_inputs=2, work_factor=1.0, writes="base",
     reference="https://en.wikipedia.org/wiki/Slerp",
 ))

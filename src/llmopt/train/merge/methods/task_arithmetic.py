@@ -19,5 +19,5 @@ def task_arithmetic(base: torch.Tensor, others: Sequence[torch.Tensor], weights:
 register(MergeMethod(
     name="task_arithmetic", apply=apply_with(None, consensus=False),
     description="base + weighted sum of task vectors", params=task_vector_params(normalize=False, rescale=False),
-    base="required", work_factor=3.0, reference="https://arxiv.org/abs/2212.04089",
+    base="required", work_factor=0.5, reference="https://arxiv.org/abs/2212.04089",
 ))

@@ -28,5 +28,5 @@ register(MergeMethod(
     name="ties", apply=apply_with(_trim, consensus=True),
     description="trim task vectors by magnitude, elect signs, average the agreeing entries",
     params=task_vector_params(normalize=True, rescale=False),
-    base="required", work_factor=5.0, reference="https://arxiv.org/abs/2306.01708",
+    base="required", work_factor=1.0, reference="https://arxiv.org/abs/2306.01708",
 ))
