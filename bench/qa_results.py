@@ -30,7 +30,8 @@ def section(folder: Path) -> list[str]:
     lines = [f"#### {s['dataset']} · {folder.name}", "",
              f"{s['splits']['eval']} questions ({'complete' if s.get('complete') else 'partial'}), "
              f"{s['splits']['demo']} demonstrations; report: `{_shown(folder)}/report.md`.", "",
-             "| configuration | n | Acc | Acc 95% CI | F1 | EM | evidence recall | eff. context | p50 s | p95 s | $/q |",
+             "| configuration | n | Acc | Acc 95% CI | F1 | EM | evidence recall | eff. context | p50 s | p95 s "
+             "| $/q |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in s["configs"]:
         if e["count"]:

@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 from llmopt.errors import ConfigError
-from llmopt.eval.allocation import (Observation, allocate, fit_allocation, fit_groups, log_theta,
-                                    measure_informativeness, sigmoid, strategy_for)
+from llmopt.eval.allocation import (
+    Observation,
+    allocate,
+    fit_allocation,
+    fit_groups,
+    log_theta,
+    measure_informativeness,
+    sigmoid,
+    strategy_for,
+)
 from llmopt.eval.api import allocate_from
 
 A, B, C = np.array([0.45, 0.25, 0.30]), np.array([1.6, 2.2, 0.0]), -1.4
@@ -61,8 +69,8 @@ def test_two_datasets_without_informativeness_do_not_fit_b():
 
 
 def test_informativeness_is_measured_from_none_rag_and_drag():
-    obs = [Observation("d", "M", "basic", "none", 0, 0, 1, 0.2, 50), Observation("d", "M", "basic", "rag", 1, 0, 1, 0.5, 50),
-           Observation("d", "M", "basic", "rag", 5, 0, 1, 0.6, 50), Observation("d", "M", "basic", "drag", 1, 1, 1, 0.55, 50)]
+    obs = [Observation("d", "M", "basic", s, k, m, 1, value, 50)
+           for s, k, m, value in [("none", 0, 0, 0.2), ("rag", 1, 0, 0.5), ("rag", 5, 0, 0.6), ("drag", 1, 1, 0.55)]]
     assert measure_informativeness(obs) == {"d": pytest.approx([0.3, 0.05, 0.0])}
 
 

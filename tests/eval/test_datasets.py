@@ -109,6 +109,18 @@ def test_demo_set_ships_its_pool(demo_data):
     ds = load_dataset("demo")
     assert len(ds.items) >= 8 and ds.demos and ds.documents
     assert not {d.question for d in ds.demos} & {i.question for i in ds.items}
+    # the files a question needs are its evidence, compared by file name with what retrieval returns
+    assert ds.evidence_kind == "document" and all(i.evidence == i.metadata["documents"] for i in ds.items)
+    names = {p.name for p in ds.documents}
+    assert all(set(i.evidence) <= names for i in ds.items)
+
+
+def test_evidence_keys():
+    from llmopt.eval.datasets import key_for
+
+    assert key_for("c1", "/data/pdfs/ACME_10K.pdf", 3, "page") == "ACME_10K#3"
+    assert key_for("c1", "/data/corpus/faq.md", None, "document") == "faq.md"
+    assert key_for("c1", "/data/corpus/faq.md", None, "paragraph") == "c1"
 
 
 # -- splits -----------------------------------------------------------------------------------------------------

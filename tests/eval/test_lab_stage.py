@@ -50,9 +50,9 @@ def gold_reader():
 
 
 def test_eval_stage_builds_the_ladder(monkeypatch, tmp_path, demo_data):
-    import llmopt.models.registry as registry
     import llmopt.rag.api as rag_api
     from llmopt.lab.stages import eval as eval_stage
+    from llmopt.models import registry
 
     reader, retriever = gold_reader(), demo_retriever(tmp_path)
     monkeypatch.setattr(registry, "get_model", lambda spec="default", cache=True: reader)

@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 
-from llmopt.eval.metrics import (accuracy, exact_match, f1, mean, normalize_answer, percentiles, recall_at_k,
-                                 score_answer)
+from llmopt.eval.metrics import (
+    accuracy,
+    exact_match,
+    f1,
+    mean,
+    normalize_answer,
+    percentiles,
+    recall_at_k,
+    score_answer,
+)
 from llmopt.stats import bootstrap_ci, paired_bootstrap_ci
 
 

@@ -19,7 +19,8 @@ def _informativeness(values: list[str] | None) -> dict[str, list[float]] | None:
         try:
             doc, shot = (float(v) for v in numbers.split(","))
         except ValueError:
-            raise ConfigError(f"--informativeness '{text}': write DATASET=I_DOC,I_SHOT, e.g. hotpotqa=0.12,0.05") from None
+            raise ConfigError(f"--informativeness '{text}': write DATASET=I_DOC,I_SHOT, "
+                              "e.g. hotpotqa=0.12,0.05") from None
         found[name.strip()] = [doc, shot, 0.0]
     return found
 
@@ -59,8 +60,8 @@ def render(choice: dict) -> None:
         out.print(f"Best predicted within {choice['budget']} tokens on {choice['dataset']}: [bold]{best['strategy']} "
                   f"k={best['k']} m={best['m']} follow-ups={best['follow_ups']}[/] — predicted {name} "
                   f"{best['predicted']:.3f}, ~{best['predicted_effective_context']:.0f} tokens")
-        rows = [(c["strategy"], c["k"], c["m"], c["follow_ups"], c["predicted"], round(c["predicted_effective_context"]))
-                for c in [best] + choice["alternatives"]]
+        rows = [(c["strategy"], c["k"], c["m"], c["follow_ups"], c["predicted"],
+                 round(c["predicted_effective_context"])) for c in [best] + choice["alternatives"]]
         out.print(table("Top predictions", ["strategy", "k", "m", "follow-ups", f"predicted {name}", "tokens"], rows))
     if seen:
         out.print(f"Best measured within the budget: {seen['strategy']} k={seen['k']} m={seen['m']} n={seen['n']} — "

@@ -51,7 +51,7 @@ class Observation:
     key: str = ""
 
     @classmethod
-    def from_config(cls, dataset: str, config: dict, metric: str) -> "Observation":
+    def from_config(cls, dataset: str, config: dict, metric: str) -> Observation:
         return cls(dataset, config["model"], config["prompt"], config["strategy"], int(config["k"]),
                    int(config["m"]), iterations(config["strategy"], int(config["n"])), float(config[metric]),
                    int(config["count"]), float(config.get("effective_context_mean") or 0.0), config.get("key", ""))
@@ -101,7 +101,8 @@ class AllocationModel:
         if self.b is not None:
             info = self.informativeness.get(dataset or (self.datasets[0] if self.datasets else ""))
             if info is None:
-                raise ConfigError(f"no informativeness for dataset '{dataset}'; known: {', '.join(self.informativeness)}")
+                known = ", ".join(self.informativeness)
+                raise ConfigError(f"no informativeness for dataset '{dataset}'; known: {known}")
             weights = weights + np.array(self.b) * np.array(info)
         return sigmoid(float(weights @ x + self.c))
 
@@ -240,7 +241,8 @@ def _holdout(model: AllocationModel, points: list[Observation], design: Design, 
         return
     partial = _model(_solve(train, design), design, model.metric, model.datasets, train, [], info)
     model.holdout = [{"dataset": o.dataset, "strategy": o.strategy, "k": o.k, "m": o.m, "n": o.iterations,
-                      "key": o.key, "measured": o.value, "predicted": partial.predict(o.k, o.m, o.iterations, o.dataset)}
+                      "key": o.key, "measured": o.value,
+                      "predicted": partial.predict(o.k, o.m, o.iterations, o.dataset)}
                      for i, o in enumerate(points) if i in held]
     model.holdout_mae = float(np.mean([abs(h["predicted"] - h["measured"]) for h in model.holdout]))
 
@@ -292,8 +294,8 @@ def allocate(model: AllocationModel, budget: float, *, dataset: str | None = Non
         raise ConfigError(f"no measurements on dataset '{dataset}'; datasets: {', '.join(model.ranges)}")
     k_max, m_max, n_max = model.ranges[dataset]
     candidates = []
-    for k in range(0, k_max + 1):
-        for m in range(0, m_max + 1):
+    for k in range(k_max + 1):
+        for m in range(m_max + 1):
             for n in range(1, n_max + 1):
                 tokens = model.effective_context(k, m, n, dataset)
                 if (k == 0 and (m or n > 1)) or tokens is None or tokens > budget:

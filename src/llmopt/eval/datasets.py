@@ -54,7 +54,7 @@ class QAItem:
     question: str
     answers: list[str]
     paragraphs: list[Paragraph] = field(default_factory=list)
-    evidence: list[str] = field(default_factory=list)  # paragraph keys, or "DOC#PAGE" for page evidence
+    evidence: list[str] = field(default_factory=list)  # paragraph keys, "DOC#PAGE" pages, or file names
     decomposition: list[dict[str, str]] = field(default_factory=list)  # [{"question", "answer"}]
     filters: dict[str, Any] | None = None  # retrieval filters for this question (e.g. its own document)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +73,7 @@ class QADataset:
     name: str  # the format's name, or the file's for generic JSONL
     path: str
     items: list[QAItem]
-    evidence_kind: str | None = None  # "paragraph" | "page" | None
+    evidence_kind: str | None = None  # "paragraph" | "page" | "document" | None
     documents: list[Path] = field(default_factory=list)  # files the corpus is ingested from (PDFs, demo corpus)
     skipped: list[str] = field(default_factory=list)  # "row N: reason"
     demos: list[QAItem] | None = None  # a demonstration pool the dataset ships (the demo set does)
@@ -100,9 +100,16 @@ class QADataset:
 
 def evidence_key(hit: Hit, kind: str | None) -> str:
     """How a retrieved chunk is compared with an item's gold evidence."""
+    return key_for(hit.chunk.chunk_id, hit.chunk.source, hit.chunk.page, kind)
+
+
+def key_for(chunk_id: str, source: str, page: int | None, kind: str | None) -> str:
+    """paragraph: the chunk id; page: "DOC#PAGE" (file stem, 1-based page); document: the file name."""
     if kind == "page":
-        return f"{Path(hit.chunk.source).stem}#{hit.chunk.page}"
-    return hit.chunk.chunk_id
+        return f"{Path(source).stem}#{page}"
+    if kind == "document":
+        return Path(source).name
+    return chunk_id
 
 
 # -- the format registry ----------------------------------------------------------------------------------------
@@ -241,7 +248,7 @@ register_format("hotpotqa", lambda r: "supporting_facts" in r and "context" in r
 def _generic(row: dict, number: int) -> QAItem:
     answers = row.get("answers", row.get("answer"))
     paragraphs, supporting = _paragraphs(row.get("contexts") or row.get("paragraphs") or [])
-    evidence = [str(e) for e in row.get("evidence") or []] or supporting
+    evidence = [str(e) for e in row.get("evidence") or []] or supporting or [str(d) for d in row.get("documents") or []]
     return QAItem(str(row.get("id", row.get("_id", number))), _text(row.get("question"), "question"),
                   _answers(answers if isinstance(answers, list) else [answers]), paragraphs, evidence,
                   _steps(row.get("decomposition") or row.get("chain") or []),
@@ -315,10 +322,20 @@ def load_dataset(spec: str | Path, *, format: str = "auto", per_document: bool =
     if fmt.name == "financebench":
         dataset.documents = _financebench_documents(path, items, per_document)
     elif fmt.evidence_kind is None and not any(i.paragraphs for i in items) and any(i.evidence for i in items):
-        dataset.evidence_kind = "page" if all("#" in e for i in items for e in i.evidence) else "paragraph"
+        dataset.evidence_kind = _evidence_kind(items)
     elif any(i.paragraphs for i in items):
         dataset.evidence_kind = "paragraph"
     return dataset
+
+
+def _evidence_kind(items: list[QAItem]) -> str:
+    """Generic rows: "DOC#PAGE" keys are pages, the files a row lists under `documents` are documents, anything
+    else names chunks."""
+    if all("#" in e for i in items for e in i.evidence):
+        return "page"
+    if all(i.evidence == [str(d) for d in i.metadata.get("documents") or []] for i in items if i.evidence):
+        return "document"
+    return "paragraph"
 
 
 def _data_file(path: Path) -> Path:
@@ -352,7 +369,6 @@ def load_demo(root: Path | None = None) -> QADataset:
     """The project's demo QA set (llmopt.demo.qa) over the demo corpus (llmopt.demo.corpus), written under root
     (default LLMOPT_HOME/demo-data): its questions, its own demonstration pool and the documents both are about.
     Items carry `kind` (text, table, chart, picture, multi-hop) and the `documents` they need."""
-    from ..demo import write_demo_data
     from ..paths import subdir
 
     root = Path(root) if root else subdir("demo-data")
@@ -361,7 +377,7 @@ def load_demo(root: Path | None = None) -> QADataset:
     items, skipped = parse_rows(read_rows(folder / "questions.jsonl"), FORMATS["jsonl"])
     demos, _ = parse_rows(read_rows(folder / "demos.jsonl"), FORMATS["jsonl"])
     documents = sorted(p for p in (root / "corpus").rglob("*") if p.is_file() and p.suffix != ".json")
-    return QADataset("demo", str(folder / "questions.jsonl"), items, None, documents, skipped, demos)
+    return QADataset("demo", str(folder / "questions.jsonl"), items, _evidence_kind(items), documents, skipped, demos)
 
 
 def _write_demo(root: Path) -> None:

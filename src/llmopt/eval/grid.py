@@ -24,7 +24,8 @@ class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     dataset: str = Field(..., description="a JSONL file, a folder holding one (FinanceBench: with pdfs/), or 'demo'")
-    format: str = Field("auto", description="auto | jsonl | hotpotqa | 2wikimultihopqa | musique | ircot | financebench")
+    format: str = Field("auto", description="auto | jsonl | hotpotqa | 2wikimultihopqa | musique | ircot | "
+                        "financebench")
     index: str | None = Field(None, description="index to retrieve from (default: one built over the dataset's "
                               "corpus, cached under LLMOPT_HOME/indexes)")
     embedder: str | None = Field(None, description="embedder for the index built over the dataset (default: default)")
@@ -70,7 +71,7 @@ class SweepConfig(BaseModel):
         return values
 
     @classmethod
-    def make(cls, base: "SweepConfig | None" = None, **values: Any) -> "SweepConfig":
+    def make(cls, base: SweepConfig | None = None, **values: Any) -> SweepConfig:
         data = {**(base.model_dump() if base else {}), **{k: v for k, v in values.items() if v is not None}}
         try:
             return cls(**data)
@@ -80,7 +81,7 @@ class SweepConfig(BaseModel):
             raise ConfigError(f"bad eval settings: {problems}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "SweepConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> SweepConfig:
         import yaml
 
         path = Path(path).expanduser()

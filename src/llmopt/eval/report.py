@@ -81,7 +81,7 @@ def breakdown_tables(summary: dict) -> list[Table]:
         values = list(dict.fromkeys(v for e in entries for v in e["by"].get(name, {})))
         rows = [[e["label"]] + [_r(e["by"].get(name, {}).get(v, {}).get(metric)) for v in values] for e in entries]
         counts = {v: max(e["by"].get(name, {}).get(v, {}).get("count", 0) for e in entries) for v in values}
-        tables.append(Table(["configuration"] + [f"{v} (n={counts[v]})" for v in values], rows,
+        tables.append(Table(["configuration"] + [f"{name}={v} (n={counts[v]})" for v in values], rows,
                             f"{NAMES[metric]} by question {name}."))
     return tables
 
@@ -95,7 +95,7 @@ def retrieval_section(summary: dict, out_dir: Path) -> Section | None:
             for k in cutoffs]
     plot = bar_chart(out_dir / "plots" / "recall.png", [f"@{k}" for k in cutoffs],
                      {"recall": [found[f"recall@{k}"] for k in cutoffs]}, "Retrieval recall@k", "recall")
-    kind = "pages" if summary.get("evidence") == "page" else "paragraphs"
+    kind = {"page": "pages", "document": "documents"}.get(summary.get("evidence"), "paragraphs")
     return Section("Retrieval", f"Share of gold supporting {kind} among the top k retrieved for the question itself "
                    f"({found['count']} questions), independent of the answering configuration.",
                    [Table(["cut-off", "recall", "95% CI"], rows)], [("Retrieval recall@k", plot)])

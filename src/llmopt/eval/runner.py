@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import ConfigError, EndpointError, LlmoptError
 from ..models.base import LLM
 from ..paths import atomic_write_text
-from .datasets import QADataset, QAItem, evidence_key, load_dataset
+from .datasets import QADataset, QAItem, evidence_key, key_for, load_dataset
 from .grid import SweepConfig, expand, key_of, label_of
 from .metrics import recall_at_k, score_answer
 from .splits import Splits, make_splits
@@ -147,7 +147,7 @@ def make_asker(cfg: SweepConfig, config: dict, llm: LLM | None, retriever: Any, 
 
 
 # -- answering --------------------------------------------------------------------------------------------------
-def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, store: "ResultStore",
+def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, store: ResultStore,
                concurrency: int, emit: Event, deadline: float | None = None) -> None:
     key = key_of(config)
 
@@ -190,9 +190,7 @@ def answer_item(asker, config: dict, item: QAItem, evidence_kind: str | None) ->
 
 
 def _citation_key(citation, kind: str | None) -> str:
-    if kind == "page":
-        return f"{Path(citation.source).stem}#{citation.page}"
-    return citation.chunk_id
+    return key_for(citation.chunk_id, citation.source, citation.page, kind)
 
 
 def retrieval_pass(retriever: Any, dataset: QADataset, items: list[QAItem], path: Path, depth: int) -> None:
