@@ -2,7 +2,7 @@
 subsets in bench/qa_*_ids.json, with the computation allocation model fit to each sweep.
 
     .venv/bin/python bench/qa_bench.py hotpotqa                      # 50 questions, embedded model, full grid
-    .venv/bin/python bench/qa_bench.py musique --model llamacpp:qwen2.5-coder-0.5b
+    .venv/bin/python bench/qa_bench.py musique --model qwen2.5-coder-0.5b      # after `make packs`
     .venv/bin/python bench/qa_bench.py financebench                  # 8 questions over 3 filings (PDF ingest)
     .venv/bin/python bench/qa_bench.py hotpotqa --grid smoke --limit 3 --out /tmp/qa-smoke   # a check
 
