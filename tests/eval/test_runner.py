@@ -62,6 +62,7 @@ def test_sweep_writes_results_summary_and_report(dataset_file, tmp_path, fake, r
     by = {e["label"]: e for e in summary["configs"]}
     assert by["none basic fake:reader"]["acc"] < 0.5 and by["rag k=1 basic fake:reader"]["acc"] == 1.0
     assert by["rag k=1 basic fake:reader"]["evidence_recall"] == 1.0
+    assert by["none basic fake:reader"]["evidence_recall"] is None  # nothing retrieved, nothing to score
     assert set(by["rag k=1 basic fake:reader"]) >= {"model", "prompt", "strategy", "k", "m", "n", "samples",
                                                       "max_context", "count", "em", "f1", "acc", "em_ci", "f1_ci",
                                                       "acc_ci", "effective_context_mean", "latency_p50_s",

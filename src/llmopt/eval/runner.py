@@ -179,12 +179,13 @@ def answer_item(asker, config: dict, item: QAItem, evidence_kind: str | None) ->
         raise
     except (LlmoptError, Exception) as exc:  # one bad question never loses the rest of the sweep
         return {**base, "prediction": "", "em": 0.0, "f1": 0.0, "acc": 0.0, "evidence": [], "evidence_recall":
-                recall_at_k([], item.evidence), "usage": {"latency_s": time.perf_counter() - started},
+                None if config["strategy"] == "none" else recall_at_k([], item.evidence), "usage": {"latency_s": time.perf_counter() - started},
                 "parse_failures": 0, "budget_notes": [], "error": f"{type(exc).__name__}: {exc}"}
     keys = list(dict.fromkeys(_citation_key(c, evidence_kind) for c in answer.citations))
     usage = answer.to_dict()["usage"]
+    recall = recall_at_k(keys, item.evidence) if config["strategy"] != "none" else None  # nothing was retrieved
     return {**base, "prediction": answer.answer, **score_answer(answer.answer, item.answers), "evidence": keys,
-            "evidence_recall": recall_at_k(keys, item.evidence), "usage": usage,
+            "evidence_recall": recall, "usage": usage,
             "parse_failures": answer.parse_failures, "budget_notes": answer.budget.notes if answer.budget else [],
             "model_id": answer.model, "error": None}
 

@@ -105,11 +105,19 @@ def budget_table(summary: dict) -> Table:
                          pick["strategy"] and e["k"] == pick["k"] and e["m"] == pick["m"]
                          and e["n"] == pick["follow_ups"]), None)
         rows.append([budget, seen["label"] if seen else "–", round(seen[metric], 3) if seen else None,
-                     f"{pick['strategy']} k={pick['k']} m={pick['m']} n={pick['follow_ups']}" if pick else "–",
+                     _pick_label(pick),
                      round(pick["predicted"], 3) if pick else None, round(measured[metric], 3) if measured else None])
     return Table(["budget (tokens)", "best measured within it", metric, "allocation model's pick", "predicted",
                   "measured"], rows, "Effective context per question; the allocation model never extrapolates "
                   "beyond the measured k, m and n.")
+
+
+def _pick_label(pick: dict | None) -> str:
+    if pick is None:
+        return "–"
+    if pick["strategy"] == "none":
+        return "none"
+    return f"{pick['strategy']} k={pick['k']} m={pick['m']} n={pick['follow_ups']}"
 
 
 def result(ctx: LabContext, summary: dict, out) -> StageResult:
