@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random methods (dare_*, della*)."),
         max_shard_size: str = typer.Option("5GB", "--max-shard-size", help="Largest output shard, e.g. 2GB."),
-        threads: int = typer.Option(1, "--threads", help="torch compute threads (the merge is memory-bound; one "
-                                                         "compute thread plus a reader thread is usually fastest)."),
+        threads: int = typer.Option(1, "--threads", help="torch compute threads (the merge is memory-bound and reads "
+                                                         "and writes on threads of their own: one is usually fastest)."),
         copy_tokenizer: bool = typer.Option(True, "--copy-tokenizer/--no-copy-tokenizer",
                                             help="Copy the tokenizer files into the output."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -76,8 +76,8 @@ def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union
 
     config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
     threads: torch compute threads during the merge (None: leave torch's setting). The math is memory-bound
-    and a reader thread already overlaps I/O with it; more OpenMP threads mostly wait on each other, badly so
-    on a shared machine. With dry_run, only plan (no tensor data is read) and return the plan in the result."""
+    and reading and writing already run on threads of their own; more OpenMP threads mostly wait on each
+    other, badly so on a shared machine. With dry_run, only plan (no tensor data is read) and return the plan in the result."""
     started = time.perf_counter()
     base_dir = Path(config).resolve().parent if isinstance(config, (str, Path)) else None
     merge_config = load_config(config)
@@ -240,8 +240,8 @@ def merge_tensor(plan: MergePlan, task: TensorTask, inputs: list[torch.Tensor]) 
         alignment = plan.alignment
         inputs[:] = align_rows(inputs, [alignment.permutations[s.model] for s in task.sources], alignment.rows,
                                task.base_index, alignment.real_rows)
-    generator = _generator(plan.seed, task.name) if plan.method.randomized else None
-    merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, generator)
+    rng = _rng(plan.seed, task.name) if plan.method.randomized else None
+    merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, rng)
     inputs.clear()
     merged = merged.to(SAFETENSORS_DTYPES[task.dtype])
     if not _finite(merged):
@@ -266,9 +266,11 @@ def _agreed_buffer(task: TensorTask, inputs: list[torch.Tensor]) -> torch.Tensor
     return first
 
 
-def _generator(seed: int, name: str) -> torch.Generator:
-    """A generator per tensor: results do not depend on the order tensors are merged in (or on resuming)."""
-    return torch.Generator().manual_seed((seed * 0x9E3779B1 + zlib.crc32(name.encode())) % (1 << 63))
+def _rng(seed: int, name: str):
+    """A random generator per tensor: results do not depend on the order tensors are merged in (or resuming)."""
+    import numpy as np
+
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
 def _write_side_files(plan: MergePlan, work: Path, copy_tokenizer: bool) -> None:

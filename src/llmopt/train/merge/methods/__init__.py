@@ -2,7 +2,7 @@
 
 A method module defines its math as a plain function (tested on hand-computed tensors) and registers a
 `MergeMethod` that says which parameters it reads, whether it needs a base model and how many inputs it takes.
-The executor calls `method.apply(tensors, base_index, shared, per_input, generator)` with parameters already
+The executor calls `method.apply(tensors, base_index, shared, per_input, rng)` with parameters already
 resolved for the tensor at hand.
 """
 
@@ -39,7 +39,7 @@ class Param:
 @dataclass(frozen=True)
 class MergeMethod:
     name: str
-    apply: Callable[..., Any]  # (tensors, base_index, shared, per_input, generator) -> Tensor
+    apply: Callable[..., Any]  # (tensors, base_index, shared, per_input, rng) -> Tensor; rng: numpy Generator
     params: tuple[Param, ...]
     description: str
     base: Literal["required", "optional", "ignored"] = "ignored"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from . import MergeMethod, register
@@ -14,14 +15,14 @@ from .task_vectors import apply_with, combine, task_vector_params
 
 def dare(base: torch.Tensor, others: Sequence[torch.Tensor], weights: Sequence[float],
          densities: Sequence[float], *, consensus: bool, normalize: bool = False, rescale: bool = True,
-         lambda_: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+         lambda_: float = 1.0, rng: np.random.Generator | None = None) -> torch.Tensor:
     """Random drop-and-rescale of each task vector, then a (sign-consensus when `consensus`) weighted sum."""
     return combine(base, others, weights, normalize=normalize, consensus=consensus, lambda_=lambda_,
-                   sparsify=lambda delta, i: bernoulli(delta, densities[i], rescale, generator, inplace=True))
+                   sparsify=lambda delta, i: bernoulli(delta, densities[i], rescale, rng, inplace=True))
 
 
 def _drop(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return bernoulli(delta, p["density"], p["rescale"], p["generator"], inplace=True)
+    return bernoulli(delta, p["density"], p["rescale"], p["rng"], inplace=True)
 
 
 for _name, _consensus in (("dare_linear", False), ("dare_ties", True)):

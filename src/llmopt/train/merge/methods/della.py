@@ -11,7 +11,7 @@ from .task_vectors import apply_with, task_vector_params
 
 
 def _prune(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return della_magprune(delta, p["density"], p["epsilon"], p["rescale"], p["generator"])
+    return della_magprune(delta, p["density"], p["epsilon"], p["rescale"], p["rng"])
 
 
 _EPSILON = Param("epsilon", "non_base", 0.15, help="spread of keep probabilities around the density")

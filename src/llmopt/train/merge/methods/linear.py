@@ -31,7 +31,7 @@ def linear(tensors: list[torch.Tensor], weights: Sequence[float], normalize: boo
     return merged.to(first.dtype)
 
 
-def _apply(tensors, base_index, shared, per_input, generator=None):
+def _apply(tensors, base_index, shared, per_input, rng=None):
     return linear(tensors, values(per_input, "weight"), normalize=shared["normalize"], inplace=True)
 
 

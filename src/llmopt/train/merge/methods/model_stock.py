@@ -65,7 +65,7 @@ def _ratio(cos: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(singular, torch.zeros_like(cos), k * cos / torch.where(singular, 1, denominator))
 
 
-def _apply(tensors, base_index, shared, per_input, generator=None):
+def _apply(tensors, base_index, shared, per_input, rng=None):
     others = [t for i, t in enumerate(tensors) if i != base_index]
     base = tensors[base_index]
     tensors.clear()

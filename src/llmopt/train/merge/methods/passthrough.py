@@ -12,7 +12,7 @@ def passthrough(tensor: torch.Tensor, scale: float | None = None) -> torch.Tenso
     return tensor if scale is None else tensor * scale
 
 
-def _apply(tensors, base_index, shared, per_input, generator=None):
+def _apply(tensors, base_index, shared, per_input, rng=None):
     return passthrough(tensors[0], per_input[0]["scale"])
 
 

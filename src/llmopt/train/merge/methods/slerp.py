@@ -53,7 +53,7 @@ def _coefficients(t: torch.Tensor, dot: torch.Tensor, dot_threshold: float) -> t
     return coef_a.item(), coef_b.item()
 
 
-def _apply(tensors, base_index, shared, per_input, generator=None):
+def _apply(tensors, base_index, shared, per_input, rng=None):
     v0, v1 = tensors[base_index], tensors[1 - base_index]
     tensors.clear()  # the executor owns the inputs: let the merge overwrite them
     return slerp(shared["t"], v0, v1, inplace=True)

@@ -97,7 +97,7 @@ def combine(base: torch.Tensor, others: list[torch.Tensor], weights: Sequence[fl
 def apply_with(sparsifier: Sparsifier | None, consensus: bool) -> Callable[..., torch.Tensor]:
     """The registry adapter of a task-vector method: split base from the others and read the parameters."""
 
-    def apply(tensors, base_index, shared, per_input, generator=None):
+    def apply(tensors, base_index, shared, per_input, rng=None):
         # the executor owns `tensors` (freshly read): the merge may overwrite them to save memory
         others = [t for i, t in enumerate(tensors) if i != base_index]
         base = tensors[base_index]
@@ -105,7 +105,7 @@ def apply_with(sparsifier: Sparsifier | None, consensus: bool) -> Callable[..., 
         params = [p for i, p in enumerate(per_input) if i != base_index]
 
         def thin(delta: torch.Tensor, i: int) -> torch.Tensor:
-            return sparsifier(delta, {**shared, **params[i], "generator": generator})
+            return sparsifier(delta, {**shared, **params[i], "rng": rng})
 
         return combine(base, others, [p["weight"] for p in params],
                        normalize=shared["normalize"], consensus=consensus, lambda_=shared["lambda"],
