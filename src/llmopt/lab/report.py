@@ -41,8 +41,8 @@ def ladder_table(rows: list[LadderRow]) -> Table:
         return f"[{_cell(r.ci_low)}, {_cell(r.ci_high)}]" if r.ci_low is not None else "–"
 
     return Table(
-        ["rung", "configuration", "metric", "value", "95% CI", "latency s/q", "cost $/q", "n"],
-        [[r.rung, r.config, r.metric, r.value, ci(r), r.latency_s, r.cost_usd, r.n] for r in rows],
+        ["stage", "rung", "configuration", "metric", "value", "95% CI", "latency s/q", "cost $/q", "n"],
+        [[r.stage, r.rung, r.config, r.metric, r.value, ci(r), r.latency_s, r.cost_usd, r.n] for r in rows],
         "The optimization ladder: every rung measured on the same questions.",
     )
 
