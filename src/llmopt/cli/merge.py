@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
                                                          "and writes on threads of their own: one is usually fastest)."),
         copy_tokenizer: bool = typer.Option(True, "--copy-tokenizer/--no-copy-tokenizer",
                                             help="Copy the tokenizer files into the output."),
+        durable: bool = typer.Option(False, "--fsync", help="Flush shards to disk before publishing the output "
+                                                            "(survives a power loss; slower)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Merge models (linear, slerp, task_arithmetic, ties, dare_*, breadcrumbs, model_stock, passthrough,
@@ -40,7 +42,7 @@ def register(app: typer.Typer) -> None:
 
             result = run_merge(config, out_dir, dry_run=dry_run, overwrite=overwrite, seed=seed,
                                max_shard_size=max_shard_size, copy_tokenizer=copy_tokenizer, threads=threads,
-                               progress=advance)
+                               durable=durable, progress=advance)
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {warning}", highlight=False)
         if json_out:

@@ -27,7 +27,7 @@ def linear_config(models: dict, weights=(0.5, 0.3, 0.2)) -> dict:
 
 def test_linear_merge_of_sharded_inputs_into_sharded_output_loads_in_transformers(tiny_models, tmp_path):
     single = run_merge(linear_config(tiny_models), tmp_path / "single")
-    sharded = run_merge(linear_config(tiny_models), tmp_path / "sharded", max_shard_size="150KB")
+    sharded = run_merge(linear_config(tiny_models), tmp_path / "sharded", max_shard_size="150KB", durable=True)
     assert single.shards == ["model.safetensors"] and len(sharded.shards) > 2
     index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == set(sharded.shards)

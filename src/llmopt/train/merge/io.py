@@ -229,11 +229,13 @@ class TensorSlot:
 
 class ShardWriter:
     """Writes one safetensors file: header first (the layout is known), then each tensor in order, into
-    `<name>.partial`, renamed to its final name only once complete."""
+    `<name>.partial`, renamed to its final name only once complete. With durable, the data is flushed to disk
+    before the rename (survives a power loss, not only a killed process; slower)."""
 
-    def __init__(self, path: Path, slots: list[TensorSlot]):
+    def __init__(self, path: Path, slots: list[TensorSlot], durable: bool = False):
         self.path = Path(path)
         self.slots = slots
+        self.durable = durable
         self._next = 0
         header: dict[str, object] = {"__metadata__": {"format": "pt"}}
         offset = 0
@@ -258,7 +260,8 @@ class ShardWriter:
         if self._next != len(self.slots):
             raise RuntimeError(f"shard {self.path.name}: {len(self.slots) - self._next} tensors were not written")
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if self.durable:
+            os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self._partial, self.path)
 

@@ -71,7 +71,7 @@ class MergeResult:
 def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union[str, Path, None] = None, *,
               dry_run: bool = False, overwrite: bool = False, seed: int = 0,
               max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True, threads: int | None = 1,
-              progress: Progress | None = None) -> MergeResult:
+              durable: bool = False, progress: Progress | None = None) -> MergeResult:
     """Merge models as a mergekit-style config says and write an HF model folder to out_dir.
 
     config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
@@ -89,8 +89,8 @@ def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union
         if out_dir is None:
             raise ConfigError("no output folder given; pass --out DIR (or dry_run=True to only plan)")
         with _torch_threads(threads):
-            result.resumed_shards = execute(plan, Path(out_dir), overwrite=overwrite,
-                                            copy_tokenizer=copy_tokenizer, progress=progress)
+            result.resumed_shards = execute(plan, Path(out_dir), overwrite=overwrite, copy_tokenizer=copy_tokenizer,
+                                            durable=durable, progress=progress)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -107,7 +107,7 @@ def _torch_threads(threads: int | None):
 
 
 def execute(plan: MergePlan, out_dir: Path, *, overwrite: bool = False, copy_tokenizer: bool = True,
-            progress: Progress | None = None) -> int:
+            durable: bool = False, progress: Progress | None = None) -> int:
     """Run a plan into out_dir atomically; return how many shards were reused from an interrupted run."""
     out_dir = out_dir.expanduser().resolve()
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -118,7 +118,7 @@ def execute(plan: MergePlan, out_dir: Path, *, overwrite: bool = False, copy_tok
     work.mkdir(exist_ok=True)
     lock = _lock(work)
     try:
-        resumed = _write_shards(plan, work, progress)
+        resumed = _write_shards(plan, work, progress, durable)
         _write_side_files(plan, work, copy_tokenizer)
         (work / ".lock").unlink(missing_ok=True)
         _publish(work, out_dir)
@@ -164,7 +164,7 @@ def _publish(work: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int:
+def _write_shards(plan: MergePlan, work: Path, progress: Progress | None, durable: bool = False) -> int:
     """Write every shard not already complete in `work`; return how many were. Three threads overlap: one
     pages in the next tensor's inputs, this one merges, one writes the previous tensor out."""
     todo = [shard for shard in plan.shards if not (work / shard.file).is_file()]
@@ -174,7 +174,7 @@ def _write_shards(plan: MergePlan, work: Path, progress: Progress | None) -> int
     with TensorReader(_read_twice(plan)) as reader, ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(1) as writes:
         stream = _read_ahead(plan, reader, reads, queue)
         for shard in todo:
-            writer, written = ShardWriter(work / shard.file, plan.slots(shard)), None
+            writer, written = ShardWriter(work / shard.file, plan.slots(shard), durable), None
             try:
                 for task, inputs in itertools.islice(stream, len(shard.tensors)):
                     merged = merge_tensor(plan, task, inputs)
