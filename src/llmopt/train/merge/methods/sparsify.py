@@ -64,13 +64,17 @@ def kth_smallest(values: torch.Tensor, k: int, transform: Transform = _identity)
 
 
 def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Transform = _identity,
-                     descending: bool = False) -> torch.Tensor:
+                     descending: bool = False,
+                     reference: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """A boolean mask of exactly the entries whose ascending rank in transform(values) lies in [start, stop).
 
     Entries tied with a boundary value are ordered by position, as a stable sort in the selection's direction
-    would order them (descending=True for a top-k window: earlier entries win). mergekit sorts with torch's
-    unstable sort instead, so where a tie straddles the boundary the two can keep different (equally large)
-    entries. Ties at 0 are left alone: the caller keeps values, so which zeros are "kept" changes nothing."""
+    would order them (descending=True for a top-k window: earlier entries win). Where such a tie straddles the
+    boundary and `reference` is given, the mask comes from reference(flat) instead: the full ordering a sorting
+    implementation would produce (mergekit uses torch's unstable sort, whose order among equal values depends on
+    the whole tensor), so the same equally large entries are kept. That costs one full sort, only for the rare
+    tensors with such a tie. Ties at 0 are left alone: the caller keeps values, so which zeros are "kept"
+    changes nothing."""
     flat = values.reshape(-1)
     n = flat.numel()
     if stop <= start or n == 0:
@@ -95,7 +99,12 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Tra
         equal = torch.cat(equal)
         if descending:
             equal = equal.flip(0)
-        keep[equal[max(start - before, 0):max(min(stop - before, equal.numel()), 0)]] = True
+        first, last = max(start - before, 0), max(min(stop - before, equal.numel()), 0)
+        if reference is not None and last - first < equal.numel():  # the tie straddles the boundary
+            keep = torch.zeros(n, dtype=torch.bool)
+            keep[reference(flat)] = True
+            return keep.reshape(values.shape)
+        keep[equal[first:last]] = True
     return keep.reshape(values.shape)
 
 
@@ -128,7 +137,8 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inpla
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True)  # the top k
+    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True,  # the top k
+                            reference=lambda flat: torch.argsort(magnitudes_of(flat), descending=True)[:k])
     return rescaled(tensor, keep, rescale, inplace)
 
 
@@ -141,7 +151,8 @@ def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01
     kept = int(density * n)
     top = int(gamma * n)
     bottom = max(0, n - kept - top)  # fewer outliers dropped when density + gamma > 1
-    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of)
+    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of,
+                            reference=lambda flat: torch.sort(magnitudes_of(flat)).indices[bottom:bottom + kept])
     return rescaled(tensor, keep, rescale, inplace)
 
 
