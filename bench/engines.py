@@ -22,10 +22,10 @@ from llmopt.models.registry import get_model  # noqa: E402
 from llmopt.models.speed import measure_speed, rag_prompt  # noqa: E402
 
 CONFIGS = [
-    "default@llamacpp",  # the shipped Q4_1 file
+    "llamacpp:smollm2-135m?quant=shipped",  # the shipped Q4_1 file
     "llamacpp:smollm2-135m?quant=q8_0",
     "llamacpp:smollm2-135m?quant=q4_0",
-    "llamacpp:smollm2-135m?quant=f16",
+    "default@llamacpp",  # the default: an f16 copy
     "default@hf",  # transformers fp32 (the GGUF dequantized once)
 ]
 

@@ -17,7 +17,7 @@ def llm():
 
 def test_generates_text_and_usage(llm):
     gen = llm.chat(QUESTION, max_tokens=12)
-    assert gen.text.strip() and gen.engine == "llamacpp" and gen.model == "llamacpp:smollm2-135m"
+    assert gen.text.strip() and gen.engine == "llamacpp" and gen.model == "llamacpp:smollm2-135m@f16"
     assert gen.prompt_tokens > 20 and 0 < gen.completion_tokens <= 12
     assert gen.latency_s > 0 and gen.compute_s > 0 and gen.cost_usd > 0 and gen.prefill_s is not None
 
@@ -62,3 +62,12 @@ def test_requantized_copy_is_made_once_and_records_quant(llmopt_home):
     llm = get_model("llamacpp:smollm2-135m?quant=q8_0", cache=False)
     assert llm.model_id == "llamacpp:smollm2-135m@q8_0" and llm.path.name.endswith(".Q8_0.gguf")
     assert llm.chat(QUESTION, max_tokens=4).completion_tokens > 0
+
+
+def test_default_runs_an_f16_copy_and_shipped_runs_the_q4_1_file(llm):
+    # the reason for the default (bench/RESULTS.md, "Engines"): the f16 copy answers like the fp32 reference
+    assert llm.path.name.endswith(".F16.gguf")
+    assert "Paris" in llm.chat(QUESTION, max_tokens=12).text
+    shipped = get_model("llamacpp:smollm2-135m?quant=shipped", cache=False)
+    assert shipped.model_id == "llamacpp:smollm2-135m" and shipped.path.name.endswith(".Q4_1.gguf")
+    assert shipped.chat(QUESTION, max_tokens=4).completion_tokens > 0

