@@ -16,6 +16,8 @@ compute thread plus a reader thread).
 One JSON line per method goes to bench/results/merge_vs_mergekit[_quick].jsonl; a rerun skips finished methods
 (--force redoes them). mergekit is installed into a cached throwaway environment (.llmopt/mergekit-venv).
 Targets: max |ours - mergekit| <= 1e-5 (DARE: statistics, its masks are random), time and RSS <= 0.5x.
+--tie-order mergekit runs llmopt with `--tie-order mergekit` (bit-identical TIES/breadcrumbs; see
+llmopt/train/merge/methods/sparsify.py); rows record the tie order they were measured with.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ def main() -> None:
     results_path = RESULTS / ("merge_vs_mergekit_quick.jsonl" if args.quick else "merge_vs_mergekit.jsonl")
     done = _finished(results_path) if not args.force else set()
     for method in args.methods:
-        if method in done:
-            print(f"{method}: done earlier, skipped (--force to redo)", file=sys.stderr)
+        if (method, args.tie_order) in done:
+            print(f"{method} ({args.tie_order}): done earlier, skipped (--force to redo)", file=sys.stderr)
             continue
-        row = _bench(method, models, python.parent, work, args.mergekit_threads, args.repeat)
+        row = _bench(method, models, python.parent, work, args.mergekit_threads, args.repeat, args.tie_order)
         results_path.parent.mkdir(parents=True, exist_ok=True)
         with open(results_path, "a") as handle:
             handle.write(json.dumps(row) + "\n")
@@ -71,6 +73,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="redo methods already in the results file")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and setting; the fastest counts "
                         "(a busy machine makes single timings noisy)")
+    parser.add_argument("--tie-order", default="position", choices=["position", "mergekit"],
+                        help="llmopt merge --tie-order: 'mergekit' keeps the same entries as mergekit where equal "
+                             "magnitudes straddle a TIES/breadcrumbs cut (bit-identical output, slower)")
     parser.add_argument("--mergekit-threads", nargs="+", default=["default", "1"],
                         help="mergekit thread settings to run ('default' or a number); the fastest is the reference")
     return parser.parse_args()
@@ -119,7 +124,7 @@ def _perturb(base: Path, target: Path, seed: int, shards: int) -> None:
 
 
 def _bench(method: str, models: Path, mergekit_bin: Path, work: Path, thread_settings: list[str],
-           repeat: int = 1) -> dict:
+           repeat: int = 1, tie_order: str = "position") -> dict:
     config = CONFIGS / f"{method}.yaml"
     outputs = work / "outputs"
     theirs, ours = outputs / f"mergekit-{method}", outputs / f"llmopt-{method}"
@@ -131,9 +136,9 @@ def _bench(method: str, models: Path, mergekit_bin: Path, work: Path, thread_set
     best = min(runs, key=lambda t: runs[t]["wall_s"])
     mk = {**runs[best], "threads": best, "runs": runs}
     llm = _fastest(repeat, ours, models, [str(Path(sys.executable).parent / "llmopt"), "merge", str(config), "--out",
-                                          str(ours), "--seed", "0", "--json"])
+                                          str(ours), "--seed", "0", "--json", "--tie-order", tie_order])
     check = _dare_stats(ours, theirs, models / "base") if method in RANDOM else _exact(ours, theirs, config, models)
-    row = {"method": method, "mergekit": mk, "llmopt": llm, "time_ratio": round(llm["wall_s"] / mk["wall_s"], 3),
+    row = {"method": method, "tie_order": tie_order, "mergekit": mk, "llmopt": llm, "time_ratio": round(llm["wall_s"] / mk["wall_s"], 3),
            "rss_ratio": round(llm["max_rss_mb"] / mk["max_rss_mb"], 3), "equivalence": check,
            "date": datetime.date.today().isoformat(), "machine": "2-core CPU (shared), 24 GiB, no GPU",
            "load_average": os.getloadavg()[0]}
@@ -266,7 +271,8 @@ def _dare_stats(ours: Path, theirs: Path, base: Path) -> dict:
 def _finished(path: Path) -> set[str]:
     if not path.is_file():
         return set()
-    return {json.loads(line)["method"] for line in path.read_text().splitlines() if line.strip()}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(row["method"], row.get("tie_order", "position")) for row in rows}
 
 
 def _line(row: dict) -> str:
@@ -277,8 +283,13 @@ def _line(row: dict) -> str:
 
 
 def _table(path: Path) -> str:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = ["| method | mergekit s (threads) | llmopt s | time ratio | mergekit RSS MB | llmopt RSS MB | RSS ratio | "
+    latest = {}  # a --force rerun supersedes earlier rows of the same method and tie order
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            latest[(row["method"], row.get("tie_order", "position"))] = row
+    rows = sorted(latest.values(), key=lambda r: (METHODS.index(r["method"]), r.get("tie_order", "position")))
+    lines = ["| method (llmopt tie order) | mergekit s (threads) | llmopt s | time ratio | mergekit RSS MB | llmopt RSS MB | RSS ratio | "
              "equivalence | pass |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         eq = row["equivalence"]
@@ -287,7 +298,7 @@ def _table(path: Path) -> str:
                   f"; {ties['entries_at_threshold_ties']} entries at trim-threshold ties, elsewhere "
                   f"{ties['max_abs_diff_elsewhere']:.1e}" if ties else "") if "max_abs_diff" in eq else
                   f"L1 ratio {eq['l1_ratio']:.4f}, RMS ratio {eq['rms_ratio']:.4f}, changed-fraction gap {eq['changed_fraction_gap']:.4f}")
-        lines.append(f"| {row['method']} | {row['mergekit']['wall_s']} ({row['mergekit'].get('threads', 'default')}) | "
+        lines.append(f"| {row['method']} ({row.get('tie_order', 'position')}) | {row['mergekit']['wall_s']} ({row['mergekit'].get('threads', 'default')}) | "
                      f"{row['llmopt']['wall_s']} | {row['time_ratio']} | "
                      f"{row['mergekit']['max_rss_mb']} | {row['llmopt']['max_rss_mb']} | {row['rss_ratio']} | {detail} | "
                      f"{'yes' if row['pass'] else ('up to ties' if row.get('pass_up_to_ties') else 'NO')} |")

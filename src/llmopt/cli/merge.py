@@ -26,6 +26,10 @@ def register(app: typer.Typer) -> None:
                                             help="Copy the tokenizer files into the output."),
         durable: bool = typer.Option(False, "--fsync", help="Flush shards to disk before publishing the output "
                                                             "(survives a power loss; slower)."),
+        tie_order: str = typer.Option("position", "--tie-order",
+                                      help="Which of several equal magnitudes at a TIES/breadcrumbs cut survive: "
+                                           "'position' (fast, bounded memory) or 'mergekit' (bit-identical to "
+                                           "mergekit's output; one full sort per tensor with such a tie)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Merge models (linear, slerp, task_arithmetic, ties, dare_*, breadcrumbs, model_stock, passthrough,
@@ -43,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
             result = run_merge(config, out_dir, dry_run=dry_run, overwrite=overwrite, seed=seed,
                                max_shard_size=max_shard_size, copy_tokenizer=copy_tokenizer, threads=threads,
-                               durable=durable, progress=advance)
+                               durable=durable, tie_order=tie_order, progress=advance)
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {warning}", highlight=False)
         if json_out:
@@ -55,9 +59,13 @@ def register(app: typer.Typer) -> None:
             out.print(f"merged {result.tensors} tensors ({result.parameters:,} parameters, "
                       f"{human_bytes(result.bytes)}) with {result.method} into {result.out_dir} in "
                       f"{result.seconds:.1f} s{resumed}")
-        # The command is done and the process exits next: spare the collector its final full pass over
-        # torch's many objects at interpreter shutdown (about 0.3 CPU-seconds, a tenth of a small merge).
+        # The output is published and nothing is left to clean up: spare the collector its final full pass
+        # over torch's many objects, and (from the console script) skip interpreter teardown altogether,
+        # ~0.6 s on 2 cores, a fifth of a small merge.
         gc.freeze()
+        from .main import request_fast_exit
+
+        request_fast_exit()
 
 
 def _print_plan(plan) -> None:

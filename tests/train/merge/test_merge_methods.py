@@ -17,7 +17,7 @@ from llmopt.train.merge.methods.model_stock import model_stock
 from llmopt.train.merge.methods.passthrough import passthrough
 from llmopt.train.merge.methods.slerp import slerp
 from llmopt.train.merge.methods.sparsify import (bernoulli, della_magprune, kth_smallest, magnitude,
-                                                 magnitude_outliers, rank_window_mask)
+                                                 magnitude_outliers, rank_window_mask, use_tie_order)
 from llmopt.train.merge.methods.task_arithmetic import task_arithmetic
 from llmopt.train.merge.methods.ties import ties
 
@@ -179,10 +179,21 @@ def test_ties_at_the_threshold_are_broken_by_position():
 
 
 @pytest.mark.parametrize("n", [10, 5_000, 300_000])
-def test_ties_straddling_the_threshold_keep_the_entries_mergekit_keeps(n):
+def test_ties_straddling_the_threshold_by_position_or_as_mergekit(n):
     # mergekit ranks with torch's unstable sort; where equal magnitudes straddle the cut, llmopt keeps the same ones
     g = torch.Generator().manual_seed(n)
     x = torch.randint(-40, 41, (n,), generator=g).float() / 8  # few distinct magnitudes: ties everywhere
+    k = max(1, int(0.5 * n))
+    threshold = x.abs().kthvalue(n - k + 1).values  # the k-th largest magnitude (nonzero for these densities)
+    tied = (x.abs() == threshold).nonzero().flatten()
+    expected = x.abs() > threshold
+    expected[tied[:k - int(expected.sum())]] = True  # by default the earliest of the equal entries are kept
+    assert torch.equal(magnitude(x, 0.5), x * expected)
+    with use_tie_order("mergekit"):
+        _mergekit_ties_match(x, n)
+
+
+def _mergekit_ties_match(x, n):
     for density in (0.3, 0.5, 0.77):
         k = max(1, int(density * n))
         reference = torch.zeros(n)

@@ -82,6 +82,7 @@ class MergePlan:
     alignment: VocabAlignment | None
     seed: int
     warnings: list[str] = field(default_factory=list)
+    tie_order: str = "position"  # methods/sparsify.py: how equal magnitudes at a top-k cut are ordered
 
     @property
     def total_bytes(self) -> int:
@@ -105,7 +106,7 @@ class MergePlan:
         """Changes whenever the output would: config, seed, shard layout and the input files."""
         digest = hashlib.sha256()
         digest.update(self.config.model_dump_json().encode())
-        digest.update(json.dumps([self.seed, [(s.file, s.tensors) for s in self.shards]]).encode())
+        digest.update(json.dumps([self.seed, self.tie_order, [(s.file, s.tensors) for s in self.shards]]).encode())
         for model in self.models.values():
             for info in sorted({i.file for i in model.tensors.values()}):
                 stat = info.stat()
@@ -120,7 +121,7 @@ class MergePlan:
         out = {"method": self.method.name, "models": {k: str(m.folder) for k, m in self.models.items()},
                "base_model": str(self.config.base_model) if self.config.base_model else None,
                "tensors": len(self.tasks), "parameters": self.total_parameters, "bytes": self.total_bytes,
-               "peak_bytes_estimate": self.peak_bytes_estimate, "seed": self.seed,
+               "peak_bytes_estimate": self.peak_bytes_estimate, "seed": self.seed, "tie_order": self.tie_order,
                "shards": [{"file": s.file, "tensors": len(s.tensors), "bytes": s.nbytes} for s in self.shards],
                "vocabulary": self.alignment.to_dict() if self.alignment else None, "warnings": self.warnings}
         if tensors:
@@ -136,7 +137,7 @@ class _Slice:
 
 
 def plan_merge(config: MergeConfiguration, *, seed: int = 0, max_shard_size: int = 5_000_000_000,
-               base_dir: Path | None = None) -> MergePlan:
+               base_dir: Path | None = None, tie_order: str = "position") -> MergePlan:
     """Plan a merge (headers only, no tensor data)."""
     method = get_method(config.merge_method)
     models = {str(ref): load_model(ref, base_dir) for ref in config.referenced_models()}
@@ -150,7 +151,7 @@ def plan_merge(config: MergeConfiguration, *, seed: int = 0, max_shard_size: int
     plan = MergePlan(config=config, method=method, models=models, tasks=tasks,
                      shards=_assign_shards(tasks, max_shard_size), out_config=out_config, donor=donor,
                      tokenizer_folder=_tokenizer_folder(config, models, donor, base_dir), alignment=alignment,
-                     seed=seed, warnings=warnings)
+                     seed=seed, warnings=warnings, tie_order=tie_order)
     return plan
 
 

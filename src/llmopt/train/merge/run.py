@@ -28,6 +28,7 @@ import torch
 from ...errors import ConfigError, LlmoptError
 from ...paths import atomic_write_text
 from .config import MergeConfiguration, load_config
+from .methods.sparsify import TIE_ORDERS, use_tie_order
 from .io import SAFETENSORS_DTYPES, ShardWriter, TensorReader, index_json, parse_size
 from .plan import MergePlan, TensorTask, plan_merge
 from .vocab import align_rows
@@ -71,17 +72,23 @@ class MergeResult:
 def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union[str, Path, None] = None, *,
               dry_run: bool = False, overwrite: bool = False, seed: int = 0,
               max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True, threads: int | None = 1,
-              durable: bool = False, progress: Progress | None = None) -> MergeResult:
+              durable: bool = False, tie_order: str = "position", progress: Progress | None = None) -> MergeResult:
     """Merge models as a mergekit-style config says and write an HF model folder to out_dir.
 
     config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
+    tie_order: "position" (default) or "mergekit": which of several equal magnitudes at a TIES/breadcrumbs cut
+    are kept (see methods/sparsify.py); "mergekit" reproduces mergekit's tensors bit for bit at the cost of a
+    full sort of each tensor with such a tie.
     threads: torch compute threads during the merge (None: leave torch's setting). The math is memory-bound
     and reading and writing already run on threads of their own; more OpenMP threads mostly wait on each
     other, badly so on a shared machine. With dry_run, only plan (no tensor data is read) and return the plan in the result."""
     started = time.perf_counter()
     base_dir = Path(config).resolve().parent if isinstance(config, (str, Path)) else None
     merge_config = load_config(config)
-    plan = plan_merge(merge_config, seed=seed, max_shard_size=parse_size(max_shard_size), base_dir=base_dir)
+    if tie_order not in TIE_ORDERS:
+        raise ConfigError(f"unknown tie order '{tie_order}'; use one of: {', '.join(TIE_ORDERS)}")
+    plan = plan_merge(merge_config, seed=seed, max_shard_size=parse_size(max_shard_size), base_dir=base_dir,
+                      tie_order=tie_order)
     result = MergeResult(plan.method.name, Path(out_dir) if out_dir else None, dry_run, len(plan.tasks),
                          plan.total_parameters, plan.total_bytes, [s.file for s in plan.shards], 0.0,
                          warnings=list(plan.warnings), plan=plan)
@@ -241,7 +248,8 @@ def merge_tensor(plan: MergePlan, task: TensorTask, inputs: list[torch.Tensor]) 
         inputs[:] = align_rows(inputs, [alignment.permutations[s.model] for s in task.sources], alignment.rows,
                                task.base_index, alignment.real_rows)
     rng = _rng(plan.seed, task.name) if plan.method.randomized else None
-    merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, rng)
+    with use_tie_order(plan.tie_order):
+        merged = plan.method.apply(inputs, task.base_index, task.shared, task.per_input, rng)
     inputs.clear()
     merged = merged.to(SAFETENSORS_DTYPES[task.dtype])
     if not _finite(merged):

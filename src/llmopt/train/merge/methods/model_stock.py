@@ -25,8 +25,7 @@ def model_stock(base: torch.Tensor, others: Sequence[torch.Tensor], filter_wise:
         average = others_rows[0][block] + others_rows[1][block] if len(others_rows) > 1 else others_rows[0][block].clone()
         for w in others_rows[2:]:
             average += w[block]
-        weight = t[block[0]]
-        merged[block].mul_(1 - weight).add_(average.div_(len(others_rows)).mul_(weight))
+        merged[block].lerp_(average.div_(len(others_rows)), t[block[0]])  # one pass: base + t (mean - base)
     return merged.reshape(base.shape)
 
 
@@ -49,14 +48,19 @@ def _mean_cosine(rows: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor
     for block in _blocks(rows):
         offsets = [w[block] - rows[block] for w in others]
         for i in range(k):
-            for j in range(i + 1, k):
-                dots[i, j, block[0]] += (offsets[i] * offsets[j]).sum(dim=-1).double()
-        for i in range(k):
-            dots[i, i, block[0]] += offsets[i].square_().sum(dim=-1).double()
+            for j in range(i, k):
+                dots[i, j, block[0]] += _row_dots(offsets[i], offsets[j])
     norms = dots.diagonal(dim1=0, dim2=1).T.sqrt()  # [k, rows]
     cosines = [(dots[i, j] / (norms[i] * norms[j]).clamp(min=1e-6)).clamp(-1, 1)
                for i in range(k) for j in range(i + 1, k)]
     return torch.stack(cosines).mean(dim=0)
+
+
+def _row_dots(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-row dot products in float64; a single row goes through BLAS (one pass, no product buffer)."""
+    if a.shape[0] == 1:
+        return torch.dot(a.reshape(-1), b.reshape(-1)).double().reshape(1)
+    return (a * b).sum(dim=-1).double()
 
 
 def _ratio(cos: torch.Tensor, k: int) -> torch.Tensor:

@@ -9,6 +9,8 @@ mask, not a second copy of it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -18,6 +20,24 @@ CHUNK = 1 << 20  # entries per chunk of scratch work
 _EXACT_BELOW = 1 << 15  # below this a direct selection is as fast as bracketing
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+
+# How equal magnitudes straddling a top-k cut are ordered. "position": by index (earlier wins), in bounded memory
+# and time. "mergekit": exactly as mergekit's torch.argsort/torch.sort orders them (an unstable sort: which of the
+# equal entries survive depends on the whole tensor), at the cost of one full sort of every tensor with such a
+# tie: rare for float32 task vectors, nearly every tensor in bfloat16 (8-bit mantissas tie constantly).
+TIE_ORDERS = ("position", "mergekit")
+tie_order: contextvars.ContextVar[str] = contextvars.ContextVar("tie_order", default="position")
+
+
+@contextlib.contextmanager
+def use_tie_order(order: str) -> Iterator[None]:
+    if order not in TIE_ORDERS:
+        raise ValueError(f"unknown tie order '{order}'; use one of: {', '.join(TIE_ORDERS)}")
+    token = tie_order.set(order)
+    try:
+        yield
+    finally:
+        tie_order.reset(token)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -137,8 +157,9 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inpla
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True,  # the top k
-                            reference=lambda flat: torch.argsort(magnitudes_of(flat), descending=True)[:k])
+    reference = (lambda flat: torch.argsort(magnitudes_of(flat), descending=True)[:k]) \
+        if tie_order.get() == "mergekit" else None
+    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True, reference=reference)  # the top k
     return rescaled(tensor, keep, rescale, inplace)
 
 
@@ -151,8 +172,9 @@ def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01
     kept = int(density * n)
     top = int(gamma * n)
     bottom = max(0, n - kept - top)  # fewer outliers dropped when density + gamma > 1
-    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of,
-                            reference=lambda flat: torch.sort(magnitudes_of(flat)).indices[bottom:bottom + kept])
+    reference = (lambda flat: torch.sort(magnitudes_of(flat)).indices[bottom:bottom + kept]) \
+        if tie_order.get() == "mergekit" else None
+    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of, reference=reference)
     return rescaled(tensor, keep, rescale, inplace)
 
 
