@@ -6,11 +6,13 @@ example with the chat template; ids in bench/train_speed_ids.json), completion-o
 
   trl_default   SFTConfig defaults (bf16 autocast, gradient checkpointing, padding to the longest example)
   trl_packed    SFTConfig(packing=True, padding_free=True), 1 pack of up to 1,024 tokens per step (~8 examples)
-  llmopt        llmopt finetune defaults (fp32, padding-free packing, chunked loss on the answer tokens only)
+  llmopt        llmopt finetune, fp32 (padding-free packing, chunked loss on the answer tokens only)
   llmopt_bf16   the same with --bf16 (bfloat16 autocast, like TRL's default)
+  llmopt_gc     llmopt_bf16 with --gradient-checkpointing (TRL's default memory saving), for the memory trade-off
 
-Every configuration runs in its own process (so peak memory is its own); tokens/s counts real (non-padding)
-tokens of the measured steps, after `--warmup` steps. Results are appended per configuration to
+Every configuration runs in its own process (so peak memory is its own: the process's peak RSS at the end of
+training, model loading included, final save excluded); tokens/s counts real (non-padding) tokens of the measured
+steps, after `--warmup` steps. Results are appended per configuration to
 bench/results/train_speed.jsonl (a finished configuration is skipped when the script is run again).
 
     python bench/train_speed.py                          # all runners, full + lora, 6 measured steps
@@ -34,7 +36,7 @@ for _key, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("T
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "train_speed.jsonl"
-RUNNERS = ("trl_default", "trl_packed", "llmopt", "llmopt_bf16")
+RUNNERS = ("trl_default", "trl_packed", "llmopt", "llmopt_bf16", "llmopt_gc")
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
@@ -47,17 +49,27 @@ def measured(tokens: list[int], seconds: list[float], warmup: int) -> dict:
     return {"tokens": t, "seconds": s, "tokens_per_s": t / s if s else 0.0, "steps_measured": len(tokens[warmup:])}
 
 
-def run_llmopt(method: str, bf16: bool, data: Path, steps: int, warmup: int, folder: str) -> dict:
+def run_llmopt(method: str, bf16: bool, data: Path, steps: int, warmup: int, folder: str,
+               checkpointing: bool = False) -> dict:
     from llmopt.train.finetune import finetune
+
+    peak = {}
+
+    def after_training(event: str, info: dict) -> None:  # peak memory of training, before the final save
+        if event == "eval" and info["when"] == "after":
+            peak["mb"] = peak_mb()
 
     with tempfile.TemporaryDirectory() as out:
         result = finetune({"model": f"hf:{folder}", "data": str(data), "method": method, "bf16": bf16,
+                           "gradient_checkpointing": checkpointing,
                            "max_steps": warmup + steps, "batch_size": 8, "out": out, "eval_generate": 0,
                            "eval_max_examples": 4, "save_steps": 0, "dedup": False, "eval_overlap": "allow",
                            "lora_r": LORA["r"], "lora_alpha": LORA["lora_alpha"], "lora_dropout": LORA["lora_dropout"],
-                           "lora_target_modules": LORA["target_modules"], "learning_rate": 2e-5})
+                           "lora_target_modules": LORA["target_modules"], "learning_rate": 2e-5},
+                          on_progress=after_training)
     history = result.history
-    return measured([h["tokens"] for h in history], [h["seconds"] for h in history], warmup)
+    return {**measured([h["tokens"] for h in history], [h["seconds"] for h in history], warmup),
+            "peak_rss_mb": peak["mb"]}
 
 
 def run_trl(method: str, packed: bool, data: Path, steps: int, warmup: int, folder: str) -> dict:
@@ -99,8 +111,9 @@ def run_trl(method: str, packed: bool, data: Path, steps: int, warmup: int, fold
 
         trainer.data_collator = counting
         trainer.train()
+        peak = peak_mb()
     seconds = [b - a for a, b in zip(stamps, stamps[1:])]
-    return measured(tokens[: len(seconds)], seconds, warmup)
+    return {**measured(tokens[: len(seconds)], seconds, warmup), "peak_rss_mb": peak}
 
 
 def worker(args) -> None:
@@ -110,10 +123,11 @@ def worker(args) -> None:
     runner, method = args.worker
     started = time.perf_counter()
     if runner.startswith("llmopt"):
-        row = run_llmopt(method, runner.endswith("bf16"), Path(args.data), args.steps, args.warmup, folder)
+        row = run_llmopt(method, runner != "llmopt", Path(args.data), args.steps, args.warmup, folder,
+                         checkpointing=runner == "llmopt_gc")
     else:
         row = run_trl(method, runner == "trl_packed", Path(args.data), args.steps, args.warmup, folder)
-    row.update(runner=runner, method=method, peak_rss_mb=peak_mb(), wall_s=time.perf_counter() - started,
+    row.update(runner=runner, method=method, wall_s=time.perf_counter() - started,
                model=args.model, date=time.strftime("%Y-%m-%d"), cpu_threads=os.cpu_count())
     print("RESULT " + json.dumps(row), flush=True)
 
@@ -123,6 +137,23 @@ def done(results: Path, key: tuple) -> bool:
         return False
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     return any((r["runner"], r["method"], r.get("round", 0), r.get("steps")) == key for r in rows)
+
+
+def report(results: Path) -> str:
+    """A markdown table: mean tokens/s per configuration, peak memory, and the ratio to each TRL setting."""
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    table: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        table.setdefault((row["method"], row["runner"]), []).append(row)
+    lines = ["| method | runner | tokens/s | peak RSS MB | vs trl_default | vs trl_packed | runs |", "|---|---|---|---|---|---|---|"]
+    mean = lambda key: sum(r["tokens_per_s"] for r in table[key]) / len(table[key])  # noqa: E731
+    for (method, runner) in sorted(table, key=lambda k: (k[0], RUNNERS.index(k[1]))):
+        speed = mean((method, runner))
+        ratios = [f"{speed / mean((method, ref)):.2f}x" if (method, ref) in table else "–" for ref in RUNNERS[:2]]
+        peak = table[(method, runner)][-1]["peak_rss_mb"]  # the latest run's (the measurement point was refined)
+        lines.append(f"| {method} | {runner} | {speed:.1f} | {peak:.0f} | {ratios[0]} | {ratios[1]} | "
+                     f"{len(table[(method, runner)])} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -136,9 +167,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true", help="print the results as a markdown table and exit")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.report:
+        print(report(Path(args.out)))
+        return
     from train_data import write_subset
 
     results = Path(args.out)
