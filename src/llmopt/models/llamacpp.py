@@ -71,6 +71,7 @@ class LlamaCppLLM(LLM):
         self._n_vocab = self.llama.n_vocab()
         self._template = self.llama.metadata.get("tokenizer.chat_template")
         self._bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+        self._prompt_logits: tuple[tuple[int, ...], np.ndarray] | None = None  # the last prompt's, see _prefill
 
     # -- tokens -------------------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -98,13 +99,26 @@ class LlamaCppLLM(LLM):
         return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     # -- decoding -----------------------------------------------------------------------------------------
-    def _prefill(self, tokens: list[int]) -> int:
-        """Evaluate the prompt, reusing the longest prefix already in the KV cache; return the reused count."""
+    def _prefill(self, tokens: list[int]) -> tuple[int, np.ndarray]:
+        """Evaluate the prompt, reusing the longest prefix already in the KV cache; return the reused count and
+        the logits after the prompt.
+
+        A prompt identical to the last one evaluated (n samples of one prompt, a retry) is not evaluated again:
+        its KV entries are still cached and its last logits were kept. Re-evaluating even its last token alone
+        would change the logits in the last bits (a batch of one takes another matrix kernel than the batched
+        prompt), and inverse-CDF sampling over a flat distribution turns such bits into another token, so the
+        same seed would not give the same text."""
         current = self.llama.input_ids[: self.llama.n_tokens].tolist()
-        cached = min(common_prefix_length(current, tokens), len(tokens) - 1)  # evaluate ≥ 1 token for logits
+        common = common_prefix_length(current, tokens)
+        if self._prompt_logits is not None and common == len(tokens) and self._prompt_logits[0] == tuple(tokens):
+            self.llama.n_tokens = len(tokens)
+            return len(tokens), self._prompt_logits[1]
+        cached = min(common, len(tokens) - 1)  # evaluate ≥ 1 token for logits
         self.llama.n_tokens = cached
         self.llama.eval(tokens[cached:])
-        return cached
+        logits = self._logits()
+        self._prompt_logits = (tuple(tokens), logits)
+        return cached, logits
 
     def _logits(self) -> np.ndarray:
         import llama_cpp
@@ -130,15 +144,16 @@ class LlamaCppLLM(LLM):
     def _decode(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
         started = time.perf_counter()
         tokens = self.tokenize(prompt)
-        cached = self._prefill(tokens)
+        cached, logits = self._prefill(tokens)
         prefill_s = time.perf_counter() - started
         rng = np.random.default_rng(params.seed if params.seed is not None else 0)
         out: list[int] = []
         logprobs: list[float] = []
         emitted, finish, text = 0, "length", ""
         hold = max((len(s) for s in params.stop), default=0)
-        for _ in range(params.max_tokens):
-            logits = self._logits()
+        for step in range(params.max_tokens):
+            if step:
+                logits = self._logits()
             token = self._pick(logits, params, rng)
             if self._is_end(token):
                 finish = "stop"
@@ -182,6 +197,7 @@ class LlamaCppLLM(LLM):
     def reset_cache(self) -> None:
         """Forget the KV cache (the next call reads its whole prompt)."""
         self.llama.reset()
+        self._prompt_logits = None
 
     def close(self) -> None:
         self.llama.close()
