@@ -5,8 +5,7 @@ The public API. Names resolve lazily so that `import llmopt` stays fast and load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -45,13 +44,4 @@ _API: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    target = _API.get(name)
-    if target is None:
-        raise AttributeError(f"module 'llmopt' has no attribute '{name}'")
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)

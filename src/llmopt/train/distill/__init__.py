@@ -11,19 +11,15 @@ Layout: config.py · losses.py (pure math) · compat.py (tokenizer check) · pru
 teacher.py (answers and top-k caches) · objective.py (KD loss in the training loop) · evaluate.py · api.py.
 """
 
-import importlib
-from typing import Any
+from ...lazy import lazy_exports
 
 # resolved lazily: the CLI imports the config (for its flags) without paying for torch at every `llmopt` call
 _LAZY = {
-    "DistillResult": "api",
-    "distill": "api",
-    "DistillConfig": "config",
+    "DistillResult": ".api:DistillResult",
+    "distill": ".api:distill",
+    "DistillConfig": ".config:DistillConfig",
 }
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -9,21 +9,17 @@ template, loss mask) · packing.py + attention.py (padding-free batches) · loss
 modelio.py (load, LoRA, save) · trainer.py (the loop) · checkpoint.py · evaluate.py · rag.py · api.py.
 """
 
-import importlib
-from typing import Any
+from ...lazy import lazy_exports
 
 # resolved lazily: the CLI imports the config (for its flags) without paying for torch at every `llmopt` call
 _LAZY = {
-    "FinetuneResult": "api",
-    "finetune": "api",
-    "FinetuneConfig": "config",
-    "TrainSettings": "config",
-    "load_config": "config",
+    "FinetuneResult": ".api:FinetuneResult",
+    "finetune": ".api:finetune",
+    "FinetuneConfig": ".config:FinetuneConfig",
+    "TrainSettings": ".config:TrainSettings",
+    "load_config": ".config:load_config",
 }
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
