@@ -268,11 +268,18 @@ def _dare_stats(ours: Path, theirs: Path, base: Path) -> dict:
             "pass": abs(ratio_l1 - 1) <= 0.01 and abs(ratio_l2 - 1) <= 0.01 and gap <= 0.01}
 
 
-def _finished(path: Path) -> set[str]:
+def _key(row: dict) -> tuple[str, str]:
+    return row["method"], row.get("tie_order", "position")
+
+
+def _rows(path: Path) -> list[dict]:
     if not path.is_file():
-        return set()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(row["method"], row.get("tie_order", "position")) for row in rows}
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _finished(path: Path) -> set[tuple[str, str]]:
+    return {_key(row) for row in _rows(path)}
 
 
 def _line(row: dict) -> str:
@@ -283,11 +290,7 @@ def _line(row: dict) -> str:
 
 
 def _table(path: Path) -> str:
-    latest = {}  # a --force rerun supersedes earlier rows of the same method and tie order
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            latest[(row["method"], row.get("tie_order", "position"))] = row
+    latest = {_key(row): row for row in _rows(path)}  # a --force rerun supersedes earlier rows of the same key
     rows = sorted(latest.values(), key=lambda r: (METHODS.index(r["method"]), r.get("tie_order", "position")))
     lines = ["| method (llmopt tie order) | mergekit s (threads) | llmopt s | time ratio | mergekit RSS MB | llmopt RSS MB | RSS ratio | "
              "equivalence | pass |", "|---|---|---|---|---|---|---|---|---|"]
