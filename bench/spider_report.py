@@ -57,15 +57,17 @@ def model_section(model_dir: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(HERE / "results" / "spider"))
+    parser.add_argument("--machine", default="2-core CPU, 24 GiB RAM, no GPU, one benchmark at a time",
+                        help="how the runs were measured (stated in the section's header)")
     args = parser.parse_args()
     ids = json.loads((HERE / "spider_ids.json").read_text())
     out = ["", "## Text-to-SQL on Spider dev (bench/spider_bench.py)", "",
-           f"Machine: 2-core CPU (shared with other jobs), 24 GiB RAM, no GPU. Date: {time.strftime('%Y-%m-%d')}. "
+           f"Machine: {args.machine}. Date: {time.strftime('%Y-%m-%d')}. "
            f"Questions: bench/spider_ids.json ({len(ids['ids'])} dev questions stratified by hardness: "
            + ", ".join(f"{k} {v}" for k, v in ids["by_hardness"].items())
            + "); example pool: the other databases' dev questions. Execution accuracy with the official "
            "test-suite semantics; strategies: zero-shot, few-shot (DAIL selection, k=5), few-shot + "
-           "self-consistency (n=5, T=0.7), one self-correction round each. Latency = model-call latencies + "
+           "self-consistency (n=5, T=0.7), one self-correction round each; "errors" counts final queries that failed to run. Latency = model-call latencies + "
            "pipeline time per question; cost = engine-busy seconds x the CPU-hour rate in prices.yaml.", ""]
     for model_dir in sorted(p for p in Path(args.results).iterdir() if p.is_dir()):
         out += model_section(model_dir)
