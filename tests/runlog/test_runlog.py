@@ -46,11 +46,19 @@ def test_interrupt_leaves_log_consistent(tmp_path):
             llm.generate("prompt " * 50)
     """)
     env = {**os.environ}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
-    assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    # a shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT;
+    # restore the default so the child gets its KeyboardInterrupt wherever the suite runs
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:  # never leave a writer spinning behind a failed test
+            proc.kill()
+            proc.wait()
     db = sqlite3.connect(runlog_path())
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = db.execute("SELECT prompt_tokens, completion_tokens, model FROM calls WHERE error IS NULL").fetchall()
