@@ -67,8 +67,9 @@ def main() -> None:
            + ", ".join(f"{k} {v}" for k, v in ids["by_hardness"].items())
            + "); example pool: the other databases' dev questions. Execution accuracy with the official "
            "test-suite semantics; strategies: zero-shot, few-shot (DAIL selection, k=5), few-shot + "
-           "self-consistency (n=5, T=0.7), one self-correction round each; 'errors' counts final queries that failed to run. "
-           "Latency = model-call latencies + pipeline time per question; cost = engine-busy seconds x the CPU-hour rate in prices.yaml.", ""]
+           "self-consistency (n=5, T=0.7), one self-correction round each; 'errors' counts final queries that "
+           "failed to run. Latency = model-call latencies + pipeline time per question; cost = engine-busy "
+           "seconds x the CPU-hour rate in prices.yaml.", ""]
     for model_dir in sorted(p for p in Path(args.results).iterdir() if p.is_dir()):
         out += model_section(model_dir)
     print("\n".join(out))

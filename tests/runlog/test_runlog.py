@@ -38,18 +38,19 @@ def test_runs_group_calls():
 def test_interrupt_leaves_log_consistent(tmp_path):
     """SIGINT a process that is writing calls in a loop: the file stays a valid database, every row whole."""
     script = textwrap.dedent("""
+        import signal
         import sys
         from llmopt.testing import FakeLLM
+        # a shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored
+        # SIGINT: install the default handler so this process gets its KeyboardInterrupt wherever the suite runs
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         llm = FakeLLM(["answer"])
         print("ready", flush=True)
         while True:
             llm.generate("prompt " * 50)
     """)
     env = {**os.environ}
-    # a shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT;
-    # restore the default so the child gets its KeyboardInterrupt wherever the suite runs
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
     try:
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(1.0)
