@@ -1,6 +1,7 @@
 """Markdown for bench/RESULTS.md from the QA benchmark folders (bench/results/qa/DATASET/MODEL/summary.json):
 per configuration Acc / F1 / EM with the Acc CI, evidence recall, effective context, latency and cost; retrieval
-recall@k; the allocation model's fit.
+recall@k; the allocation model's fit per sweep, and across the multi-hop datasets for each model run on several
+(where the informativeness terms b ⊙ i are fit).
 
     .venv/bin/python bench/qa_results.py [bench/results/qa] >> bench/RESULTS.md
 """
@@ -54,10 +55,50 @@ def section(folder: Path) -> list[str]:
     return lines + [""]
 
 
+def _round(values) -> list[float]:
+    return [round(v, 2) for v in values]
+
+
+def across(root: Path, budget: int = 1000) -> list[str]:
+    """One allocation model per model over every dataset it was swept on with demonstrations (FinanceBench has
+    none, so its informativeness cannot be measured): coefficients, i, fit, and the pick at `budget` tokens."""
+    from llmopt.eval.api import allocate_from
+
+    by_model: dict[str, list[Path]] = {}
+    for summary in sorted(root.glob("*/*/summary.json")):
+        s = json.loads(summary.read_text())
+        if s.get("complete") and s["splits"]["demo"] > 0:
+            by_model.setdefault(summary.parent.name, []).append(summary.parent)
+    lines = []
+    for model, folders in sorted(by_model.items()):
+        if len(folders) < 2:
+            continue
+        picks = []
+        for folder in folders:
+            choice = allocate_from(folders, budget, dataset=folder.parent.name)
+            best, seen = choice["best"], choice["measured_best"]
+            picks.append(f"{folder.parent.name}: predicted {best['strategy']} k={best['k']} m={best['m']} "
+                         f"n={best['n']} at {best['predicted']:.2f}; best measured {seen['strategy']} k={seen['k']} "
+                         f"m={seen['m']} n={seen['n']} at {seen['measured']:.2f}")
+        f = choice["fit"]
+        info = "; ".join(f"{d} {_round(v[:2])}" for d, v in f["informativeness"].items())
+        lines += [f"- **{model}** over {', '.join(f['datasets'])} ({f['n_points']} configurations): "
+                  f"a = {_round(f['a'])}, b = {_round(f['b']) if f['b'] else '–'}, c = {f['c']:.2f}, "
+                  f"i (doc, shot) = {info or '–'}; R² (logit) = {fmt(f['r2'], 2)}, "
+                  f"held-out MAE = {fmt(f['holdout_mae'])}.",
+                  f"  Within {budget} tokens: " + ". ".join(picks) + "."]
+    if lines:
+        lines = ["#### allocation model across datasets", "",
+                 "One fit per model over the multi-hop sweeps, with the informativeness terms (`llmopt allocate "
+                 "--from A,B`); n counts generation calls allowed (IterDRAG: 1 + follow-ups).", "", *lines, ""]
+    return lines
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "qa"
     for summary in sorted(root.glob("*/*/summary.json")) or sorted(root.glob("summary.json")):
         print("\n".join(section(summary.parent)))
+    print("\n".join(across(root)))
 
 
 if __name__ == "__main__":

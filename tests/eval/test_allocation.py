@@ -74,6 +74,15 @@ def test_informativeness_is_measured_from_none_rag_and_drag():
     assert measure_informativeness(obs) == {"d": pytest.approx([0.3, 0.05, 0.0])}
 
 
+def test_informativeness_uses_the_smallest_k_swept_with_and_without_demonstrations():
+    """The benchmark grid: RAG at k=1, 3, 5, DRAG only at k=3. i_shot compares DRAG and RAG at k=3, not k=1."""
+    obs = [Observation("d", "M", "basic", s, k, m, 1, value, 50)
+           for s, k, m, value in [("none", 0, 0, 0.1), ("rag", 1, 0, 0.25), ("rag", 3, 0, 0.3), ("rag", 5, 0, 0.35),
+                                  ("drag", 5, 1, 0.5), ("drag", 3, 2, 0.42), ("drag", 3, 1, 0.4)]]
+    assert measure_informativeness(obs) == {"d": pytest.approx([0.15, 0.1, 0.0])}
+    assert measure_informativeness([o for o in obs if o.k != 3 and o.k != 5]) == {}  # no k swept both ways
+
+
 def test_components_that_do_not_vary_get_no_coefficient():
     obs = [o for o in synthetic() if o.dataset == "hotpot" and o.m == 2 and o.iterations == 1]
     model = fit_allocation(obs)

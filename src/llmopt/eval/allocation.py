@@ -9,7 +9,7 @@ budget. Choices made here, each for a reason:
 - P is clipped to [ε, 1-ε] with ε = min(0.05, 1/(2·count)), so a configuration that got every question right (or
   wrong) has a finite logit that reflects how many questions it saw.
 - i = (i_doc, i_shot, 0) per dataset: the gain of one document over no retrieval and of one demonstration over
-  none, measured from the sweep when it holds those configurations (or given). b is fit only with ≥ 2 datasets
+  none (at the smallest k swept both ways), measured from the sweep when it holds those configurations (or given). b is fit only with ≥ 2 datasets
   whose i differ; with one dataset the model is a + c.
 - Points are weighted by √count; points run with samples > 1 or mostly shrunk by the context budget are left out
   (their θ is not what ran).
@@ -121,18 +121,18 @@ def usable(observations: Sequence[Observation]) -> list[Observation]:
 
 def measure_informativeness(observations: Sequence[Observation]) -> dict[str, list[float]]:
     """i = (i_doc, i_shot, 0) per dataset, from the sweep: P(rag, smallest k) − P(none), and P(drag, smallest m,
-    same k) − P(rag, that k). A dataset missing those configurations gets no entry."""
+    k) − P(rag, k) at the smallest k swept both with and without demonstrations (sweeps often run DRAG only at a
+    mid-size k, e.g. k=3 next to RAG at k=1, 3, 5). A dataset missing those configurations gets no entry."""
     found: dict[str, list[float]] = {}
     for dataset in sorted({o.dataset for o in observations}):
         own = [o for o in observations if o.dataset == dataset and o.iterations == 1]
         base = next((o for o in own if o.strategy == "none"), None)
-        rag = sorted((o for o in own if o.strategy == "rag" and o.k > 0 and o.m == 0), key=lambda o: o.k)
-        if base is None or not rag:
+        rag = {o.k: o for o in sorted((o for o in own if o.strategy == "rag" and o.k > 0 and o.m == 0),
+                                      key=lambda o: o.count)}  # the best-measured per k
+        drag = sorted((o for o in own if o.strategy == "drag" and o.m > 0 and o.k in rag), key=lambda o: (o.k, o.m))
+        if base is None or not rag or not drag:
             continue
-        drag = sorted((o for o in own if o.strategy == "drag" and o.m > 0 and o.k == rag[0].k), key=lambda o: o.m)
-        if not drag:
-            continue
-        found[dataset] = [rag[0].value - base.value, drag[0].value - rag[0].value, 0.0]
+        found[dataset] = [rag[min(rag)].value - base.value, drag[0].value - rag[drag[0].k].value, 0.0]
     return found
 
 
