@@ -62,7 +62,8 @@ def _round(values) -> list[float]:
 def across(root: Path, budget: int = 1000) -> list[str]:
     """One allocation model per model over every dataset it was swept on with demonstrations (FinanceBench has
     none, so its informativeness cannot be measured): coefficients, i, fit, and the pick at `budget` tokens."""
-    from llmopt.eval.api import allocate_from
+    from llmopt.eval.allocation import allocate, fit_allocation, measured_best
+    from llmopt.eval.api import load_observations
 
     by_model: dict[str, list[Path]] = {}
     for summary in sorted(root.glob("*/*/summary.json")):
@@ -73,19 +74,20 @@ def across(root: Path, budget: int = 1000) -> list[str]:
     for model, folders in sorted(by_model.items()):
         if len(folders) < 2:
             continue
+        observations, metric = load_observations(folders)
+        f = fit_allocation(observations, metric=metric)  # one fit over every dataset; one pick per dataset
         picks = []
-        for folder in folders:
-            choice = allocate_from(folders, budget, dataset=folder.parent.name)
-            best, seen = choice["best"], choice["measured_best"]
-            picks.append(f"{folder.parent.name}: predicted {best['strategy']} k={best['k']} m={best['m']} "
-                         f"n={best['n']} at {best['predicted']:.2f}; best measured {seen['strategy']} k={seen['k']} "
-                         f"m={seen['m']} n={seen['n']} at {seen['measured']:.2f}")
-        f = choice["fit"]
-        info = "; ".join(f"{d} {_round(v[:2])}" for d, v in f["informativeness"].items())
-        lines += [f"- **{model}** over {', '.join(f['datasets'])} ({f['n_points']} configurations): "
-                  f"a = {_round(f['a'])}, b = {_round(f['b']) if f['b'] else '–'}, c = {f['c']:.2f}, "
-                  f"i (doc, shot) = {info or '–'}; R² (logit) = {fmt(f['r2'], 2)}, "
-                  f"held-out MAE = {fmt(f['holdout_mae'])}.",
+        for dataset in f.datasets:
+            best = allocate(f, budget, dataset=dataset)["best"]
+            seen = measured_best([o for o in observations if o.dataset == dataset], budget)
+            picks.append(f"{dataset}: predicted {best['strategy']} k={best['k']} m={best['m']} n={best['n']} at "
+                         f"{best['predicted']:.2f}; best measured {seen.strategy} k={seen.k} m={seen.m} "
+                         f"n={seen.iterations} at {seen.value:.2f}")
+        info = "; ".join(f"{d} {_round(v[:2])}" for d, v in f.informativeness.items())
+        lines += [f"- **{model}** over {', '.join(f.datasets)} ({f.n_points} configurations): "
+                  f"a = {_round(f.a)}, b = {_round(f.b) if f.b else '–'}, c = {f.c:.2f}, "
+                  f"i (doc, shot) = {info or '–'}; R² (logit) = {fmt(f.r2, 2)}, "
+                  f"held-out MAE = {fmt(f.holdout_mae)}.",
                   f"  Within {budget} tokens: " + ". ".join(picks) + "."]
     if lines:
         lines = ["#### allocation model across datasets", "",

@@ -9,8 +9,8 @@ budget. Choices made here, each for a reason:
 - P is clipped to [ε, 1-ε] with ε = min(0.05, 1/(2·count)), so a configuration that got every question right (or
   wrong) has a finite logit that reflects how many questions it saw.
 - i = (i_doc, i_shot, 0) per dataset: the gain of one document over no retrieval and of one demonstration over
-  none (at the smallest k swept both ways), measured from the sweep when it holds those configurations (or given). b is fit only with ≥ 2 datasets
-  whose i differ; with one dataset the model is a + c.
+  none (at the smallest k swept both ways), measured from the sweep when it holds those configurations (or
+  given). b is fit only with ≥ 2 datasets whose i differ; with one dataset the model is a + c.
 - Points are weighted by √count; points run with samples > 1 or mostly shrunk by the context budget are left out
   (their θ is not what ran).
 - Held-out configurations (about a quarter, chosen by a hash of their key) measure how well the model predicts
