@@ -80,9 +80,10 @@ def across(root: Path, budget: int = 1000) -> list[str]:
         for dataset in f.datasets:
             best = allocate(f, budget, dataset=dataset)["best"]
             seen = measured_best([o for o in observations if o.dataset == dataset], budget)
+            measured = ("none within the budget" if seen is None else
+                        f"{seen.strategy} k={seen.k} m={seen.m} n={seen.iterations} at {seen.value:.2f}")
             picks.append(f"{dataset}: predicted {best['strategy']} k={best['k']} m={best['m']} n={best['n']} at "
-                         f"{best['predicted']:.2f}; best measured {seen.strategy} k={seen.k} m={seen.m} "
-                         f"n={seen.iterations} at {seen.value:.2f}")
+                         f"{best['predicted']:.2f}; best measured {measured}")
         info = "; ".join(f"{d} {_round(v[:2])}" for d, v in f.informativeness.items())
         lines += [f"- **{model}** over {', '.join(f.datasets)} ({f.n_points} configurations): "
                   f"a = {_round(f.a)}, b = {_round(f.b) if f.b else '–'}, c = {f.c:.2f}, "
