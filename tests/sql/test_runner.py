@@ -36,6 +36,8 @@ def test_eval_resumes_where_it_stopped(demo, gold_llm, tmp_path):
     (out / "results.jsonl").write_text("\n".join(lines[:4]) + "\n" + lines[4][:20])  # a crash mid-write
     evaluate_spider(demo, out=out, strategy="zero", llm=gold_llm, limit=5)
     assert len(gold_llm.calls) == 6  # the half-written record is redone
+    evaluate_spider(demo, out=out, strategy="zero", llm=gold_llm, limit=5)
+    assert len(gold_llm.calls) == 6  # and kept: the redone record was not glued onto the torn line
     with pytest.raises(ConfigError, match="holds results of other settings \\(repairs differ\\)"):
         evaluate_spider(demo, out=out, strategy="zero", llm=gold_llm, repairs=3)
 

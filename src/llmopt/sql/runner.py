@@ -12,7 +12,6 @@ db_id and the question's own db_id is excluded at selection time.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, LlmoptError
+from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
 from ..paths import atomic_write_text
 from ..stats import bootstrap_ci
@@ -70,7 +70,7 @@ def evaluate_tasks(tasks: Sequence[SQLTask], config: SQLConfig, pool: ExamplePoo
         pool.vectors()  # embed the pool once up front, so no question's latency carries it
     for n, task in enumerate(todo, 1):
         record = evaluate_one(asker, task)
-        _append(results_path, record)
+        append_jsonl(results_path, record)
         done[task.id] = record
         if on_result:
             on_result(record, len(tasks) - len(todo) + n, len(tasks))
@@ -111,23 +111,7 @@ def _claim(out_dir: Path, config: SQLConfig) -> None:
 
 def read_results(path: Path) -> dict[str, dict]:
     """Finished records by id; a half-written last line (a crash mid-write) is ignored and redone."""
-    records: dict[str, dict] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            records[record["id"]] = record
-    return records
-
-
-def _append(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    return {record["id"]: record for record in read_jsonl(path)}
 
 
 def evaluate_one(asker: TextToSQL, task: SQLTask) -> dict:
