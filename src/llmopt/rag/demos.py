@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..jsonl import append_jsonl, read_jsonl, read_rows
 from ..types import Chunk, Hit
 from .answers import matches, normalize
 
@@ -61,7 +62,7 @@ class DemoPool:
         path = Path(path).expanduser()
         if not path.is_file():
             raise InputError(f"demonstration pool not found: {path}; pass --demos FILE.jsonl with question/answer rows")
-        rows = _read_rows(path)
+        rows = read_rows(path)
         pool = cls.from_rows(rows, source=str(path))
         if not pool.demos:
             reasons = "; ".join(pool.skipped[:3]) or "the file is empty"
@@ -142,25 +143,6 @@ def _same_question(demo: Demo, question: str, question_id: str | None) -> bool:
     return (question_id is not None and demo.id == str(question_id)) or normalize(demo.question) == normalize(question)
 
 
-def _read_rows(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json" or text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc}); write a JSON list or one JSON object per line") from None
-        return data if isinstance(data, list) else [data]
-    rows: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            rows.append(f"line {number} is not JSON")  # reported as skipped, the rest still load
-    return rows
-
-
 def demo_from_row(row: Any, number: int) -> Demo:
     if not isinstance(row, dict):
         raise TypeError(str(row) if isinstance(row, str) else "not a JSON object")
@@ -239,21 +221,11 @@ def generate_chains(pool: DemoPool, solve: Solver, cache_file: Path | None = Non
 
 
 def _read_chain_cache(path: Path | None) -> dict[str, dict]:
-    if path is None or not path.is_file():
+    if path is None:
         return {}
-    found = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-            found[str(row["id"])] = row
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut short by a crash is simply redone
-    return found
+    return {str(row["id"]): row for row in read_jsonl(path) if "id" in row}  # a line cut by a crash is redone
 
 
 def _append_chain_cache(path: Path | None, row: dict) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if path is not None:
+        append_jsonl(path, row)
