@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
+from ..jsonl import read_rows
 from ..types import Chunk, Hit
 from .metrics import normalize_answer
 
@@ -256,25 +257,6 @@ def _generic(row: dict, number: int) -> QAItem:
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
-def read_rows(path: Path) -> list[Any]:
-    """JSONL rows (a bad line becomes a string that parse reports as skipped) or a JSON list."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json" or text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc}); write a JSON list or one object per line") from None
-        return data if isinstance(data, list) else data.get("data", [data])
-    rows: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                rows.append(f"line {number} is not JSON")
-    return rows
-
-
 def detect_format(row: Any) -> Format:
     if isinstance(row, dict):
         for fmt in FORMATS.values():
