@@ -19,8 +19,6 @@ questions in flight; decoding is seeded, so the predictions and metrics come out
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, EndpointError, LlmoptError
+from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
 from ..paths import atomic_write_text
 from .datasets import QADataset, QAItem, evidence_key, key_for, load_dataset
@@ -206,35 +205,6 @@ def retrieval_pass(retriever: Any, dataset: QADataset, items: list[QAItem], path
 
 
 # -- storage ----------------------------------------------------------------------------------------------------
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a results file; a line cut short by a crash is ignored (that question is simply redone)."""
-    rows = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
-_append_lock = threading.Lock()
-
-
-def append_jsonl(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
-    with _append_lock, open(path, "a+", encoding="utf-8") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() > 0:  # a crash can leave a last line without its newline: start a fresh line
-            handle.seek(handle.tell() - 1)
-            if handle.read(1) != "\n":
-                handle.write("\n")
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 class ResultStore:
     """results.jsonl, read once; appends are atomic per line and thread-safe."""
 
