@@ -78,13 +78,12 @@ def main() -> None:
     minutes = (time.monotonic() - started) / 60
     if summary is None:
         return
-    print(f"{'complete' if summary['complete'] else 'partial (run again to continue)'} after {minutes:.1f} min: "
+    print(f"{'complete' if summary.complete else 'partial (run again to continue)'} after {minutes:.1f} min: "
           f"{out}/report.md", file=sys.stderr)
-    for entry in summary["configs"]:
-        if entry["count"]:
-            print(f"{entry['label']:<44} n={entry['count']:<3} acc={entry['acc']:.3f} f1={entry['f1']:.3f} "
-                  f"recall={entry['evidence_recall'] if entry['evidence_recall'] is not None else float('nan'):.2f} "
-                  f"ctx={entry['effective_context_mean']:.0f} p50={entry['latency_p50_s']:.2f}s")
+    for entry in summary.measured:
+        recall = entry.evidence_recall if entry.evidence_recall is not None else float("nan")
+        print(f"{entry.label:<44} n={entry.count:<3} acc={entry.acc:.3f} f1={entry.f1:.3f} recall={recall:.2f} "
+              f"ctx={entry.effective_context_mean:.0f} p50={entry.latency_p50_s:.2f}s")
 
 
 def log(kind: str, info: dict) -> None:

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from llmopt.eval.results import EvalSummary  # noqa: E402
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -26,27 +29,30 @@ def _shown(folder: Path) -> str:
         return str(folder)
 
 
+def load(folder: Path) -> EvalSummary:
+    return EvalSummary.from_json(json.loads((folder / "summary.json").read_text()))
+
+
 def section(folder: Path) -> list[str]:
-    s = json.loads((folder / "summary.json").read_text())
-    lines = [f"#### {s['dataset']} · {folder.name}", "",
-             f"{s['splits']['eval']} questions ({'complete' if s.get('complete') else 'partial'}), "
-             f"{s['splits']['demo']} demonstrations; report: `{_shown(folder)}/report.md`.", "",
+    s = load(folder)
+    lines = [f"#### {s.dataset} · {folder.name}", "",
+             f"{s.splits['eval']} questions ({'complete' if s.complete else 'partial'}), "
+             f"{s.splits['demo']} demonstrations; report: `{_shown(folder)}/report.md`.", "",
              "| configuration | n | Acc | Acc 95% CI | F1 | EM | evidence recall | eff. context | p50 s | p95 s "
              "| $/q |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for e in s["configs"]:
-        if e["count"]:
-            ci = e.get("acc_ci") or [None, None]
-            lines.append(f"| {e['label']} | {e['count']} | {fmt(e['acc'])} | [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}] | "
-                         f"{fmt(e['f1'])} | {fmt(e['em'])} | {fmt(e['evidence_recall'], 2)} | "
-                         f"{e['effective_context_mean'] or 0:.0f} | {fmt(e['latency_p50_s'], 2)} | "
-                         f"{fmt(e['latency_p95_s'], 2)} | {e['cost_usd_mean'] or 0:.2e} |")
-    retrieval = s.get("retrieval")
+    for e in s.measured:
+        ci = e.acc_ci or [None, None]
+        lines.append(f"| {e.label} | {e.count} | {fmt(e.acc)} | [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}] | "
+                     f"{fmt(e.f1)} | {fmt(e.em)} | {fmt(e.evidence_recall, 2)} | "
+                     f"{e.effective_context_mean or 0:.0f} | {fmt(e.latency_p50_s, 2)} | "
+                     f"{fmt(e.latency_p95_s, 2)} | {e.cost_usd_mean or 0:.2e} |")
+    retrieval = s.retrieval
     if retrieval:
         cutoffs = sorted(int(k.split("@")[1]) for k in retrieval if k.startswith("recall@") and "_ci" not in k)
         lines += ["", "Retrieval recall@k (question as the query): " + ", ".join(
             f"@{k} {retrieval[f'recall@{k}']:.2f}" for k in cutoffs)]
-    for g in s["allocation_model"]["groups"]:
+    for g in s.allocation_model["groups"]:
         if g.get("error"):
             lines += ["", f"Allocation model: {g['error']}"]
         else:
@@ -67,8 +73,8 @@ def across(root: Path, budget: int = 1000) -> list[str]:
 
     by_model: dict[str, list[Path]] = {}
     for summary in sorted(root.glob("*/*/summary.json")):
-        s = json.loads(summary.read_text())
-        if s.get("complete") and s["splits"]["demo"] > 0:
+        s = load(summary.parent)
+        if s.complete and s.splits["demo"] > 0:
             by_model.setdefault(summary.parent.name, []).append(summary.parent)
     lines = []
     for model, folders in sorted(by_model.items()):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmopt.errors import ConfigError
-from llmopt.eval.grid import SweepConfig, expand, key_of
+from llmopt.eval.grid import SweepConfig, expand
 from llmopt.eval.runner import ResultStore, evaluate, read_jsonl
 from llmopt.testing import FakeLLM
 
@@ -22,8 +22,9 @@ GRID = dict(models=["fake:reader"], strategies=["none", "rag", "drag", "iterdrag
 
 
 def sweep(dataset_file, out, fake, retriever, report=False, **overrides):
+    """The sweep's summary in its JSON form (summary.json's)."""
     return evaluate(dataset=str(dataset_file), out=out, llms={"fake:reader": fake}, retriever=retriever,
-                    report=report, **{**GRID, **overrides})
+                    report=report, **{**GRID, **overrides}).to_json()
 
 
 def questions_asked(fake) -> Counter:
@@ -46,9 +47,9 @@ def predictions(out) -> dict:
 
 def test_grid_drops_what_a_strategy_ignores():
     cfg = SweepConfig.make(dataset="x", strategies=["none", "rag", "drag", "iterdrag"], k=[1, 2], m=[0, 2], n=[1, 2])
-    keys = [key_of(c) for c in expand(cfg)]
+    keys = [c.key for c in expand(cfg)]
     assert len(keys) == len(set(keys))
-    strategies = Counter(c["strategy"] for c in expand(cfg))
+    strategies = Counter(c.strategy for c in expand(cfg))
     # none once; rag k=1,2 (drag m=0 is rag); drag k x m=2; iterdrag k x m x n
     assert strategies == {"none": 1, "rag": 2, "drag": 2, "iterdrag": 8}
     with pytest.raises(ConfigError, match="unknown strategy"):
@@ -153,6 +154,7 @@ def test_a_failing_question_is_recorded_and_the_rest_finish(dataset_file, tmp_pa
 def test_http_backends_answer_concurrently(dataset_file, tmp_path, retriever):
     class HttpLike(FakeLLM):
         engine = "openai"
+        thread_safe = True  # what an HTTP backend declares: its calls may overlap
 
     llm = HttpLike(answer_from_prompt, name="reader")
     summary = sweep(dataset_file, tmp_path / "out", llm, retriever, strategies=["rag"], k=[1], concurrency=4)
@@ -197,7 +199,7 @@ def test_a_killed_process_resumes(dataset_file, tmp_path, retriever):
     assert 4 <= before < 20
     resumed = FakeLLM(answer_from_prompt, name="reader")
     summary = evaluate(dataset=str(dataset_file), out=out, llms={"fake:reader": resumed}, retriever=retriever,
-                       models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4, report=False)
+                       models=["fake:reader"], strategies=["rag"], k=[1, 2], demo_size=4, report=False).to_json()
     rows = read_jsonl(results)
     assert len(resumed.calls) == 20 - before
     assert len({(r["key"], r["id"]) for r in rows}) == len(rows) == 20

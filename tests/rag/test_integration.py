@@ -52,7 +52,7 @@ def test_every_strategy_answers_with_citations_and_usage(demo, strategy):
 def test_prefix_cache_survives_interleaving_on_llamacpp_without_changing_answers(demo):
     from llmopt.models.registry import get_model
     from llmopt.rag.demos import DemoPool
-    from llmopt.rag.drag import Drag
+    from llmopt.rag.strategies.drag import Drag
     from llmopt.rag.prefix_cache import shared_token_count
 
     pool = DemoPool.load(demo["demos"])

@@ -4,7 +4,7 @@ leniency towards a model that breaks the format."""
 from llmopt.rag.api import Asker, ask
 from llmopt.rag.budget import ContextBudgetError
 from llmopt.rag.config import AskConfig
-from llmopt.rag.iterdrag import parse_step
+from llmopt.rag.strategies.iterdrag import parse_step
 from llmopt.testing import FakeLLM
 
 QUESTION = "When was the university where Mira Okafor studied founded?"

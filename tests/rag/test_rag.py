@@ -98,3 +98,16 @@ def test_config_loads_from_yaml_and_flags_override(tmp_path):
     path.write_text("strategy: drag\nbogus: 1\n")
     with pytest.raises(ConfigError, match="bogus: Extra inputs are not permitted"):
         AskConfig.from_yaml(path)
+
+
+def test_drag_without_demonstrations_is_refused_not_run_as_rag_under_its_name(retriever):
+    """Neither -m nor --demos: DRAG has nothing to show, so it says what to pass instead of answering as RAG
+    labelled "drag"."""
+    with pytest.raises(ConfigError, match="pass --demos FILE.jsonl .* or use --strategy rag"):
+        ask("Who founded Harbor Labs?", llm=FakeLLM(["x"]), retriever=retriever, strategy="drag")
+
+
+def test_drag_with_an_explicit_m_0_is_labelled_rag_and_says_so(retriever):
+    answer = ask("Who founded Harbor Labs?", llm=FakeLLM(["x"]), retriever=retriever, strategy="drag", m=0, k=2)
+    assert answer.strategy == "rag" and answer.params["m"] == 0
+    assert any("drag with m=0" in note and "answered as rag" in note for note in answer.budget.notes)

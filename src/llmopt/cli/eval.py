@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
                 elif kind == "result":
                     bar.advance(task)
 
-            summary = evaluate(settings, out=folder, on_event=on_event)
+            summary = evaluate(settings, out=folder, on_event=on_event).to_json()  # summary.json's form
         if json_out:
             emit_json(summary)
             return

@@ -29,9 +29,28 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LlmoptError
+from ..rag.strategy import strategy_class, strategy_classes
+from .results import ConfigSummary
 
-ALLOCATED = ("none", "rag", "drag", "iterdrag")
+# A configuration the budget planner had to shrink (fewer k or m than nominal) on more than this share of its
+# questions mostly ran a smaller θ than its label says; fitting it at the nominal θ would misplace the point.
+MAX_BUDGET_LIMITED_SHARE = 0.5
+
+
+def allocatable(strategy: str) -> bool:
+    """Whether the strategy declares that θ = (k, m, generation calls) describes what it runs."""
+    try:
+        return strategy_class(strategy).allocatable
+    except LlmoptError:  # measured by a strategy this installation does not have
+        return False
+
+
+def eligible(entry: ConfigSummary, metric: str) -> bool:
+    """Whether a measured configuration is a point of the allocation model: measured, one sample (selection among
+    several is not part of θ), an allocatable strategy, mostly run at its nominal θ, and scored on the metric."""
+    return (entry.count > 0 and entry.samples == 1 and allocatable(entry.strategy)
+            and (entry.budget_limited or 0) <= MAX_BUDGET_LIMITED_SHARE and entry.metric(metric) is not None)
 
 
 @dataclass(frozen=True)
@@ -51,15 +70,16 @@ class Observation:
     key: str = ""
 
     @classmethod
-    def from_config(cls, dataset: str, config: dict, metric: str) -> Observation:
-        return cls(dataset, config["model"], config["prompt"], config["strategy"], int(config["k"]),
-                   int(config["m"]), iterations(config["strategy"], int(config["n"])), float(config[metric]),
-                   int(config["count"]), float(config.get("effective_context_mean") or 0.0), config.get("key", ""))
+    def from_config(cls, dataset: str, config: ConfigSummary, metric: str) -> Observation:
+        return cls(dataset, config.model, config.prompt, config.strategy, config.k, config.m,
+                   iterations(config.strategy, config.n), float(config.metric(metric)), config.count,
+                   float(config.effective_context_mean or 0.0), config.key)
 
 
 def iterations(strategy: str, n: int) -> int:
-    """Generation iterations: IterDRAG makes up to n follow-up calls and a final one; the others one call."""
-    return 1 + max(0, n) if strategy == "iterdrag" else 1
+    """Generation iterations: the calls one sample may make with n follow-ups, as the strategy declares (IterDRAG
+    up to n follow-ups and a final one; one-call strategies one)."""
+    return strategy_class(strategy).generation_calls(n)
 
 
 def log_theta(k: float, m: float, n: float) -> np.ndarray:
@@ -116,24 +136,33 @@ class AllocationModel:
 
 # -- fitting ----------------------------------------------------------------------------------------------------
 def usable(observations: Sequence[Observation]) -> list[Observation]:
-    return [o for o in observations if o.strategy in ALLOCATED and o.count > 0]
+    return [o for o in observations if allocatable(o.strategy) and o.count > 0]
 
 
 def measure_informativeness(observations: Sequence[Observation]) -> dict[str, list[float]]:
     """i = (i_doc, i_shot, 0) per dataset, from the sweep: P(rag, smallest k) − P(none), and P(drag, smallest m,
     k) − P(rag, k) at the smallest k swept both with and without demonstrations (sweeps often run DRAG only at a
-    mid-size k, e.g. k=3 next to RAG at k=1, 3, 5). A dataset missing those configurations gets no entry."""
+    mid-size k, e.g. k=3 next to RAG at k=1, 3, 5). A dataset missing those configurations gets no entry. The
+    roles come from what each strategy declares: none retrieves nothing, rag reads documents only, drag reads
+    demonstrations too, all in one call."""
     found: dict[str, list[float]] = {}
     for dataset in sorted({o.dataset for o in observations}):
-        own = [o for o in observations if o.dataset == dataset and o.iterations == 1]
-        base = next((o for o in own if o.strategy == "none"), None)
-        rag = {o.k: o for o in sorted((o for o in own if o.strategy == "rag" and o.k > 0 and o.m == 0),
-                                      key=lambda o: o.count)}  # the best-measured per k
-        drag = sorted((o for o in own if o.strategy == "drag" and o.m > 0 and o.k in rag), key=lambda o: (o.k, o.m))
+        own = [o for o in observations if o.dataset == dataset and o.iterations == 1
+               and not strategy_class(o.strategy).iterative]
+        base = next((o for o in own if not strategy_class(o.strategy).uses_retrieval), None)
+        rag = {o.k: o for o in sorted((o for o in own if _reads(o, documents=True, demonstrations=False)
+                                       and o.k > 0 and o.m == 0), key=lambda o: o.count)}  # the best-measured per k
+        drag = sorted((o for o in own if _reads(o, documents=True, demonstrations=True) and o.m > 0 and o.k in rag),
+                      key=lambda o: (o.k, o.m))
         if base is None or not rag or not drag:
             continue
         found[dataset] = [rag[min(rag)].value - base.value, drag[0].value - rag[drag[0].k].value, 0.0]
     return found
+
+
+def _reads(o: Observation, *, documents: bool, demonstrations: bool) -> bool:
+    declared = strategy_class(o.strategy)
+    return declared.uses_retrieval == documents and declared.uses_demonstrations == demonstrations
 
 
 @dataclass(frozen=True)
@@ -281,9 +310,12 @@ def fit_groups(observations: Sequence[Observation], metric: str = "acc",
 
 # -- allocating -------------------------------------------------------------------------------------------------
 def strategy_for(k: int, m: int, n: int) -> str:
-    if n > 1:
-        return "iterdrag"
-    return "drag" if m > 0 else ("rag" if k > 0 else "none")
+    """The simplest allocatable strategy (fewest axes, then registry order) that runs θ: one that reads documents
+    when k > 0 (and none when k = 0), demonstrations when m > 0, and iterates when n > 1."""
+    needs = {axis for axis, needed in (("k", k > 0), ("m", m > 0), ("n", n > 1)) if needed}
+    fits = [cls for cls in strategy_classes() if cls.allocatable and needs <= set(cls.axes())
+            and cls.uses_retrieval == (k > 0)]
+    return min(fits, key=lambda cls: (len(cls.axes()), cls.order)).name
 
 
 def allocate(model: AllocationModel, budget: float, *, dataset: str | None = None, top: int = 5) -> dict:

@@ -10,23 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from .allocation import ALLOCATED, Observation, allocate, fit_allocation, measured_best
+from .allocation import Observation, allocate, eligible, fit_allocation, measured_best
+from .results import EvalSummary
 
 
 def load_observations(folders: Sequence[str | Path], metric: str | None = None) -> tuple[list[Observation], str]:
-    """Observations from each folder's summary.json (configurations run with one sample, mostly within budget)."""
+    """Observations from each folder's summary.json: the configurations eligible for the allocation model (run
+    with one sample, mostly within budget; allocation.eligible)."""
     observations: list[Observation] = []
     chosen = metric
     for folder in folders:
         path = Path(folder).expanduser() / "summary.json"
         if not path.is_file():
             raise InputError(f"no summary.json in {folder}; run `llmopt eval qa ... --out {folder}` first")
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        chosen = chosen or summary.get("metric", "acc")
-        for entry in summary["configs"]:
-            if (entry["count"] and entry["samples"] == 1 and entry["strategy"] in ALLOCATED
-                    and (entry.get("budget_limited") or 0) <= 0.5 and entry.get(chosen) is not None):
-                observations.append(Observation.from_config(summary["dataset"], entry, chosen))
+        summary = EvalSummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+        chosen = chosen or summary.metric
+        observations += [Observation.from_config(summary.dataset, entry, chosen) for entry in summary.configs
+                         if eligible(entry, chosen)]
     return observations, chosen or "acc"
 
 

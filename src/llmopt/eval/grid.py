@@ -1,21 +1,22 @@
 """The sweep's settings (validated, loadable from YAML) and the grid of configurations they expand to.
 
-A grid point is one way of answering: model × prompt × strategy × k × m × n × samples × max_context. Values a
-strategy ignores are set to 0 before deduplication (none: k, m, n; rag: m, n; drag: n), and DRAG with m = 0 is
-RAG, so `--strategies none,rag,drag --k 1,5 --m 0,2` runs none once and each RAG configuration once.
+A grid point is one way of answering: model × prompt × strategy × k × m × n × samples × max_context. Axes a
+strategy does not read (its declared `axes()`: none reads no k, m, n; rag no m, n; drag no n) are set to their
+unused value before deduplication, and a strategy that is another without demonstrations is canonicalised (DRAG
+with m = 0 is RAG), so `--strategies none,rag,drag --k 1,5 --m 0,2` runs none once and each RAG configuration once.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
-
-IGNORED = {"none": ("k", "m", "n"), "rag": ("m", "n"), "drag": ("n",), "iterdrag": ()}
+from ..rag.strategy import GRID_AXES, UNUSED_VALUE, baseline_name, strategy_class, strategy_help
 
 
 class SweepConfig(BaseModel):
@@ -31,9 +32,9 @@ class SweepConfig(BaseModel):
     embedder: str | None = Field(None, description="embedder for the index built over the dataset (default: default)")
     models: list[str] = Field(["default"], min_length=1, description="model specs, see `llmopt models`")
     prompts: list[str] = Field(["basic"], min_length=1, description="prompt templates (basic, cot, decompose, FILE.j2)")
-    strategies: list[str] = Field(["rag"], min_length=1, description="none | rag | drag | iterdrag")
+    strategies: list[str] = Field(["rag"], min_length=1, description=strategy_help())
     k: list[int] = Field([5], min_length=1, description="documents per question (and per follow-up)")
-    m: list[int] = Field([4], min_length=1, description="demonstrations (drag, iterdrag)")
+    m: list[int] = Field([4], min_length=1, description="demonstrations (strategies that use them)")
     n: list[int] = Field([3], min_length=1, description="most IterDRAG follow-ups before the final answer")
     samples: list[int] = Field([1], min_length=1, description="answers sampled per question (selection picks one)")
     max_context: list[int | None] = Field([None], min_length=1, description="effective-context budgets in tokens")
@@ -58,9 +59,11 @@ class SweepConfig(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _strategies(cls, values: list[str]) -> list[str]:
-        unknown = [v for v in values if v not in IGNORED]
-        if unknown:
-            raise ValueError(f"unknown strategy {', '.join(unknown)}; strategies: {', '.join(IGNORED)}")
+        for value in values:
+            try:
+                strategy_class(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return values
 
     @field_validator("k", "m", "n", "samples", "recall_k")
@@ -96,47 +99,67 @@ class SweepConfig(BaseModel):
 AXES = ("model", "prompt", "strategy", "k", "m", "n", "samples", "max_context")
 
 
+@dataclass(frozen=True)
+class GridPoint:
+    """One configuration of the grid; its JSON form is the AXES fields (as in results.jsonl and summary.json)."""
+
+    model: str
+    prompt: str
+    strategy: str
+    k: int
+    m: int
+    n: int
+    samples: int = 1
+    max_context: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable id (results are keyed by it)."""
+        return "|".join(f"{axis}={getattr(self, axis)}" for axis in AXES)
+
+    def label(self, *, with_model: bool = True, with_prompt: bool = True) -> str:
+        """What a person reads: "drag k=5 m=2 cot 8k default"."""
+        used = strategy_class(self.strategy).axes()
+        parts = [self.strategy] + [f"{axis}={getattr(self, axis)}" for axis in ("k", "m", "n") if axis in used]
+        if self.samples > 1:
+            parts.append(f"samples={self.samples}")
+        if self.max_context:
+            parts.append(f"≤{self.max_context}")
+        if with_prompt:
+            parts.append(self.prompt)
+        if with_model:
+            parts.append(self.model)
+        return " ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GridPoint:
+        return cls(**{axis: data[axis] for axis in AXES})
+
+
 def point(model: str, prompt: str, strategy: str, k: int, m: int, n: int, samples: int = 1,
-          max_context: int | None = None) -> dict[str, Any]:
-    """One configuration, with the values its strategy ignores set to 0."""
-    if strategy == "drag" and m == 0:
-        strategy = "rag"  # DRAG without demonstrations is RAG (the same prompt)
-    values = {"model": model, "prompt": prompt, "strategy": strategy, "k": k, "m": m, "n": n, "samples": samples,
-              "max_context": max_context}
-    for name in IGNORED[strategy]:
-        values[name] = 0
-    return values
+          max_context: int | None = None) -> GridPoint:
+    """One configuration: canonical strategy (DRAG with m = 0 is RAG), axes it does not read set to unused."""
+    declared = strategy_class(strategy_class(strategy).canonical(m))
+    values = dict(k=k, m=m, n=n, samples=samples)
+    for axis in GRID_AXES:
+        if axis not in declared.axes():
+            values[axis] = UNUSED_VALUE[axis]
+    return GridPoint(model, prompt, declared.name, max_context=max_context, **values)
 
 
-def key_of(config: dict[str, Any]) -> str:
-    """A stable id of a configuration (results are keyed by it)."""
-    return "|".join(f"{axis}={config[axis]}" for axis in AXES)
-
-
-def label_of(config: dict[str, Any], *, with_model: bool = True, with_prompt: bool = True) -> str:
-    """What a person reads: "drag k=5 m=2 cot 8k default"."""
-    parts = [config["strategy"]]
-    parts += [f"{axis}={config[axis]}" for axis in ("k", "m", "n") if axis not in IGNORED[config["strategy"]]]
-    if config["samples"] > 1:
-        parts.append(f"samples={config['samples']}")
-    if config["max_context"]:
-        parts.append(f"≤{config['max_context']}")
-    if with_prompt:
-        parts.append(config["prompt"])
-    if with_model:
-        parts.append(config["model"])
-    return " ".join(parts)
-
-
-def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
+def expand(cfg: SweepConfig) -> list[GridPoint]:
     """Every distinct configuration of the grid, models outermost (one model loaded at a time)."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, GridPoint] = {}
     for values in itertools.product(cfg.models, cfg.prompts, cfg.strategies, cfg.k, cfg.m, cfg.n, cfg.samples,
                                     cfg.max_context):
         config = point(*values)
-        if config["strategy"] != "none" and config["k"] == 0:
-            continue  # retrieving zero documents is the none strategy, already in the grid if asked for
-        seen.setdefault(key_of(config), config)
+        if strategy_class(config.strategy).uses_retrieval and config.k == 0:
+            continue  # retrieving zero documents is the baseline without retrieval, in the grid if asked for
+        seen.setdefault(config.key, config)
     if not seen:
-        raise ConfigError("the grid is empty: every retrieval strategy needs some k >= 1 (or add --strategies none)")
+        raise ConfigError("the grid is empty: every retrieval strategy needs some k >= 1 (or add "
+                          f"--strategies {baseline_name()})")
     return list(seen.values())

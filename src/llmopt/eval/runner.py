@@ -25,21 +25,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, EndpointError, LlmoptError
+from ..errors import ConfigError, EndpointError
 from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
 from ..paths import atomic_write_text
 from .datasets import QADataset, QAItem, evidence_key, key_for, load_dataset
-from .grid import SweepConfig, expand, key_of, label_of
+from ..rag.strategy import strategy_class
+from .grid import GridPoint, SweepConfig, expand
 from .metrics import recall_at_k, score_answer
+from .results import EvalRecord, EvalSummary
 from .splits import Splits, make_splits
 
 GROUP_FIELDS = ("kind", "type", "level", "hops")  # item metadata the summary breaks quality down by
-Event = Callable[[str, dict[str, Any]], None]  # ("config", {...}) | ("result", {...}) | ("log", {"message"})
+# ("config", {"config": GridPoint, "label", "todo", "total"}) | ("result", {"config", "record": EvalRecord})
+# | ("log", {"message"})
+Event = Callable[[str, dict[str, Any]], None]
 
 
 def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[str, LLM] | None = None,
-             retriever: Any = None, on_event: Event | None = None, report: bool = True, **settings: Any) -> dict:
+             retriever: Any = None, on_event: Event | None = None, report: bool = True,
+             **settings: Any) -> EvalSummary:
     """Run (or resume) the sweep and write results, summary and (unless report=False) the report under `out`;
     return the summary. llms / retriever: loaded objects to use instead of resolving specs (tests, notebooks)."""
     cfg = SweepConfig.make(config, **settings)
@@ -52,17 +57,17 @@ def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[s
     out_dir = Path(out)
     _claim(out_dir, cfg, dataset, splits)
     _write_splits(out_dir, splits)
-    if any(c["strategy"] != "none" for c in grid) and retriever is None:
+    if any(strategy_class(c.strategy).uses_retrieval for c in grid) and retriever is None:
         retriever = _open_retriever(cfg, dataset, emit)
     store = ResultStore(out_dir / "results.jsonl")
     if retriever is not None and dataset.evidence_kind:
         retrieval_pass(retriever, dataset, splits.eval, out_dir / "retrieval.jsonl", max(cfg.recall_k or [1]))
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else None
     for config in grid:
-        todo = [item for item in splits.eval if not store.done(key_of(config), item.id, cfg.retry_errors)]
-        emit("config", {"config": config, "label": label_of(config), "todo": len(todo), "total": len(splits.eval)})
+        todo = [item for item in splits.eval if not store.done(config.key, item.id, cfg.retry_errors)]
+        emit("config", {"config": config, "label": config.label(), "todo": len(todo), "total": len(splits.eval)})
         if todo and not _past(deadline):
-            llm = (llms or {}).get(config["model"])
+            llm = (llms or {}).get(config.model)
             asker = make_asker(cfg, config, llm, retriever, splits)
             run_config(asker, config, todo, dataset, store, cfg.concurrency, emit, deadline)
     from .report import write_eval_report
@@ -72,7 +77,7 @@ def evaluate(config: SweepConfig | None = None, *, out: str | Path, llms: dict[s
     if _past(deadline):
         emit("log", {"message": f"stopped after {cfg.max_minutes} minutes; run the same command again to continue"})
     if report:
-        write_eval_report(out_dir, summary)
+        write_eval_report(out_dir, summary.to_json())
     return summary
 
 
@@ -81,8 +86,8 @@ def _past(deadline: float | None) -> bool:
 
 
 # -- setup ------------------------------------------------------------------------------------------------------
-def _check_demos(grid: list[dict], splits: Splits) -> None:
-    wanted = max((c["m"] for c in grid if c["strategy"] in ("drag", "iterdrag")), default=0)
+def _check_demos(grid: list[GridPoint], splits: Splits) -> None:
+    wanted = max((c.m for c in grid if strategy_class(c.strategy).uses_demonstrations), default=0)
     if wanted > len(splits.demo):
         raise ConfigError(f"-m {wanted} needs {wanted} demonstrations but the demonstration split holds "
                           f"{len(splits.demo)}; raise --demo-size or lower --m")
@@ -126,38 +131,44 @@ def _open_retriever(cfg: SweepConfig, dataset: QADataset, emit: Event) -> Any:
     return open_retriever(index)
 
 
-def make_asker(cfg: SweepConfig, config: dict, llm: LLM | None, retriever: Any, splits: Splits):
+def make_asker(cfg: SweepConfig, config: GridPoint, llm: LLM | None, retriever: Any, splits: Splits):
     from ..rag.api import Asker
     from ..rag.config import AskConfig
     from ..rag.demos import DemoPool
 
-    uses_demos = config["strategy"] in ("drag", "iterdrag") and config["m"] > 0
-    settings = AskConfig.make(strategy=config["strategy"], k=config["k"] or 1, m=config["m"], n=config["n"],
-                              samples=config["samples"], select=cfg.select, prompt=config["prompt"],
-                              max_context=config["max_context"], model=config["model"], max_tokens=cfg.max_tokens,
+    declared = strategy_class(config.strategy)
+    uses_demos = declared.uses_demonstrations and config.m > 0
+    settings = AskConfig.make(strategy=config.strategy, k=config.k or 1, m=config.m, n=config.n,
+                              samples=config.samples, select=cfg.select, prompt=config.prompt,
+                              max_context=config.max_context, model=config.model, max_tokens=cfg.max_tokens,
                               step_tokens=cfg.step_tokens, temperature=cfg.temperature, seed=cfg.seed,
-                              prefix_cache=(llm.engine if llm else config["model"].split(":")[0]) != "openai")
+                              prefix_cache=_keeps_engine_state(llm, config.model))
     # the fixed selection shows the pool's first m, so the pool is cut to m: IterDRAG writes chains only for those
-    pool = DemoPool.from_rows([d.demo_row() for d in splits.demo[:config["m"]]]) if uses_demos else None
-    asker = Asker(settings, llm=llm, retriever=retriever if config["strategy"] != "none" else None, pool=pool)
-    if uses_demos and config["strategy"] == "iterdrag":
+    pool = DemoPool.from_rows([d.demo_row() for d in splits.demo[:config.m]]) if uses_demos else None
+    asker = Asker(settings, llm=llm, retriever=retriever if declared.uses_retrieval else None, pool=pool)
+    if uses_demos and declared.iterative:
         asker.prepare_chains()  # before any thread starts, and outside every question's latency
     return asker
 
 
-# -- answering --------------------------------------------------------------------------------------------------
-def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, store: ResultStore,
-               concurrency: int, emit: Event, deadline: float | None = None) -> None:
-    key = key_of(config)
+def _keeps_engine_state(llm: LLM | None, spec: str) -> bool:
+    """Whether the model's backend keeps key/value state a prefix cache can reuse (remote endpoints do not)."""
+    from ..models.registry import backend_of
 
+    return (type(llm) if llm is not None else backend_of(spec)).state_adapter is not None
+
+
+# -- answering --------------------------------------------------------------------------------------------------
+def run_config(asker, config: GridPoint, todo: list[QAItem], dataset: QADataset, store: ResultStore,
+               concurrency: int, emit: Event, deadline: float | None = None) -> None:
     def one(item: QAItem) -> None:
         if _past(deadline):
             return  # the time budget is spent: this question waits for the next run
         record = answer_item(asker, config, item, dataset.evidence_kind)
-        store.append({"key": key, **record})
+        store.append(record)
         emit("result", {"config": config, "record": record})
 
-    if asker.llm.engine == "openai" and concurrency > 1:
+    if asker.llm.thread_safe and concurrency > 1:  # local engines answer one call at a time anyway
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             for future in [pool.submit(one, item) for item in todo]:
                 future.result()  # re-raises a transient failure, after the finished answers are stored
@@ -166,27 +177,27 @@ def run_config(asker, config: dict, todo: list[QAItem], dataset: QADataset, stor
             one(item)
 
 
-def answer_item(asker, config: dict, item: QAItem, evidence_kind: str | None) -> dict[str, Any]:
+def answer_item(asker, config: GridPoint, item: QAItem, evidence_kind: str | None) -> EvalRecord:
     """Answer one question and score it. A failure of this question (its prompt does not fit the budget, a model
     error) is recorded on it and scored 0; an unreachable endpoint stops the run, so a re-run retries."""
-    base = {"id": item.id, **config, "question": item.question, "gold": item.answers,
+    retrieves = strategy_class(config.strategy).uses_retrieval  # else nothing was retrieved: no recall to score
+    base = {"key": config.key, "id": item.id, **config.to_json(), "question": item.question, "gold": item.answers,
             "groups": {k: item.metadata[k] for k in GROUP_FIELDS if k in item.metadata}}
     started = time.perf_counter()
     try:
         answer = asker.ask(item.question, question_id=item.id, filters=item.filters)
     except EndpointError:
         raise
-    except (LlmoptError, Exception) as exc:  # one bad question never loses the rest of the sweep
-        return {**base, "prediction": "", "em": 0.0, "f1": 0.0, "acc": 0.0, "evidence": [], "evidence_recall":
-                None if config["strategy"] == "none" else recall_at_k([], item.evidence), "usage": {"latency_s": time.perf_counter() - started},
-                "parse_failures": 0, "budget_notes": [], "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # any other failure, a bug included: one bad question never loses the sweep
+        return EvalRecord(**base, prediction="", em=0.0, f1=0.0, acc=0.0, evidence=[],
+                          evidence_recall=recall_at_k([], item.evidence) if retrieves else None,
+                          usage={"latency_s": time.perf_counter() - started}, parse_failures=0, budget_notes=[],
+                          error=f"{type(exc).__name__}: {exc}")
     keys = list(dict.fromkeys(_citation_key(c, evidence_kind) for c in answer.citations))
-    usage = answer.to_dict()["usage"]
-    recall = recall_at_k(keys, item.evidence) if config["strategy"] != "none" else None  # nothing was retrieved
-    return {**base, "prediction": answer.answer, **score_answer(answer.answer, item.answers), "evidence": keys,
-            "evidence_recall": recall, "usage": usage,
-            "parse_failures": answer.parse_failures, "budget_notes": answer.budget.notes if answer.budget else [],
-            "model_id": answer.model, "error": None}
+    return EvalRecord(**base, prediction=answer.answer, **score_answer(answer.answer, item.answers), evidence=keys,
+                      evidence_recall=recall_at_k(keys, item.evidence) if retrieves else None,
+                      usage=answer.to_dict()["usage"], parse_failures=answer.parse_failures,
+                      budget_notes=answer.budget.notes if answer.budget else [], model_id=answer.model, error=None)
 
 
 def _citation_key(citation, kind: str | None) -> str:
@@ -205,19 +216,24 @@ def retrieval_pass(retriever: Any, dataset: QADataset, items: list[QAItem], path
 
 
 # -- storage ----------------------------------------------------------------------------------------------------
+def read_records(path: Path) -> list[EvalRecord]:
+    """The rows of a results.jsonl (a line cut short by a crash is dropped: that question is simply redone)."""
+    return [EvalRecord.from_json(row) for row in read_jsonl(path)]
+
+
 class ResultStore:
     """results.jsonl, read once; appends are atomic per line and thread-safe."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.rows: dict[tuple[str, str], dict] = {}
-        for row in read_jsonl(path):
-            self.rows[(row["key"], row["id"])] = row  # a later row (a retried error) wins
+        self.rows: dict[tuple[str, str], EvalRecord] = {}
+        for record in read_records(path):
+            self.rows[(record.key, record.id)] = record  # a later row (a retried error) wins
 
     def done(self, key: str, item_id: str, retry_errors: bool = False) -> bool:
-        row = self.rows.get((key, item_id))
-        return row is not None and not (retry_errors and row.get("error"))
+        record = self.rows.get((key, item_id))
+        return record is not None and not (retry_errors and record.error)
 
-    def append(self, row: dict) -> None:
-        append_jsonl(self.path, row)
-        self.rows[(row["key"], row["id"])] = row
+    def append(self, record: EvalRecord) -> None:
+        append_jsonl(self.path, record.to_json())
+        self.rows[(record.key, record.id)] = record

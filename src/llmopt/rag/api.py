@@ -24,7 +24,7 @@ from .prefix_cache import PrefixCache
 from .prompts import load_template
 from .run import Run, Sampling
 from .select import select
-from .strategy import get_strategy
+from .strategy import Strategy, baseline_name, get_strategy, strategy_class
 from .types import Answer, AnswerUsage, BudgetReport, Citation
 
 DEFAULT_M = 4
@@ -46,30 +46,38 @@ class Asker:
         from ..models.registry import get_model
 
         self.config = config or AskConfig()
-        self.strategy = get_strategy(self.config.strategy)
+        asked = strategy_class(self.config.strategy)
         self.llm = llm or get_model(self.config.model)
         self.judge_llm = get_model(self.config.judge_model) if self.config.judge_model else self.llm
         self.template = load_template(self.config.prompt or "basic")
         self.max_tokens = self.config.max_tokens or self.template.max_tokens or 48
-        self.retriever = self._retriever(retriever)
+        self.retriever = self._retriever(asked, retriever)
         self.pool = pool or (DemoPool.load(self.config.demos) if self.config.demos else None)
-        self.m = self._m()
+        self.m = self._m(asked)
+        # with m = 0 some strategies are another (DRAG without demonstrations is RAG): run and label that one
+        self.strategy = get_strategy(asked.canonical(self.m))
+        self.notes = [] if self.strategy.name == asked.name else [
+            f"{asked.name} with m=0 shows no demonstrations: answered as {self.strategy.name}"]
         self.cache = prefix_cache_for(self.llm) if self.config.prefix_cache else None
         self._chains_ready = not (self.strategy.iterative and self.pool and self.m)
         self._check()
 
     # -- setup ------------------------------------------------------------------------------------------------
-    def _retriever(self, given: Any) -> Any:
-        if given is not None or not self.strategy.uses_retrieval:
+    def _retriever(self, asked: type[Strategy], given: Any) -> Any:
+        if given is not None or not asked.uses_retrieval:
             return given
         if not self.config.index:
-            raise ConfigError(f"strategy {self.config.strategy} retrieves documents: pass --index INDEX "
-                              "(build one with `llmopt ingest`) or use --strategy none")
+            raise ConfigError(f"strategy {asked.name} retrieves documents: pass --index INDEX "
+                              f"(build one with `llmopt ingest`) or use --strategy {baseline_name()}")
         return open_retriever(self.config.index)
 
-    def _m(self) -> int:
-        if not self.strategy.uses_demonstrations:
+    def _m(self, asked: type[Strategy]) -> int:
+        if not asked.uses_demonstrations:
             return 0
+        if self.config.m is None and self.pool is None and asked.needs_demonstrations():
+            raise ConfigError(f"strategy {asked.name} answers with demonstrations: pass --demos FILE.jsonl "
+                              f"(question/answer rows), or use --strategy {asked.without_demonstrations} (what "
+                              f"{asked.name} is without them)")
         if self.config.m is None:
             return DEFAULT_M if self.pool else 0
         if self.config.m > 0 and self.pool is None:
@@ -124,6 +132,8 @@ class Asker:
         started = time.perf_counter()
         run = self.run_for(question.strip(), question_id, filters)
         budget = Budget(self.config.max_context, self.llm.context_length)
+        for note in self.notes:
+            budget.note(note)
         candidates = self._sample(run, budget)
         judge_run = run if self.judge_llm is self.llm else _with_llm(run, self.judge_llm)
         chosen = select(self.config.select, judge_run, candidates, budget)  # shares run's calls and steps
@@ -190,7 +200,7 @@ class Asker:
         usage = AnswerUsage.of(run.calls, seconds)
         c = self.config
         return Answer(
-            answer=best.answer, citations=citations, strategy=c.strategy,
+            answer=best.answer, citations=citations, strategy=self.strategy.name,
             params={"k": c.k, "m": self.m, "n": c.n, "samples": c.samples, "prompt": self.template.name},
             usage=usage, model=self.llm.model_id, question=run.question, select=c.select, candidates=candidates,
             steps=run.steps, parse_failures=sum(x.parse_failures for x in candidates),

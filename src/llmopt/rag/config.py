@@ -8,14 +8,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
+from .strategy import strategy_class, strategy_help
 
 
 class AskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    strategy: str = Field("rag", description="none | rag | drag | iterdrag")
+    strategy: str = Field("rag", description=strategy_help())
     k: int = Field(5, ge=0, description="documents retrieved per question (and per demonstration, per follow-up)")
-    m: int | None = Field(None, ge=0, description="demonstrations (drag, iterdrag); default 4 with a pool, else 0")
+    m: int | None = Field(None, ge=0, description="demonstrations (strategies that use them); default 4 with a "
+                          "pool, else 0")
     n: int = Field(3, ge=0, description="most IterDRAG follow-up iterations before the final answer is forced")
     samples: int = Field(1, ge=1, description="answers sampled per question; more than 1 needs a selection")
     select: str = Field("vote", description="vote | judge | logprob: how one of the samples is chosen")
@@ -39,10 +41,10 @@ class AskConfig(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
-        from .strategy import strategy_names
-
-        if value not in strategy_names():
-            raise ValueError(f"unknown strategy '{value}'; strategies: {', '.join(strategy_names())}")
+        try:
+            strategy_class(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("select")

@@ -9,9 +9,14 @@ rather than as caps that would make the planner shrink k and m behind the grid's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
-RUNGS = (("RAG", "rag"), ("DRAG", "drag"), ("IterDRAG", "iterdrag"))
+if TYPE_CHECKING:
+    from ...eval.results import ConfigSummary, EvalSummary
+
+RUNGS = (("RAG", "rag"), ("DRAG", "drag"), ("IterDRAG", "iterdrag"))  # ladder rung -> the strategy it shows
 
 
 def sweeps(quick: bool) -> list[dict]:
@@ -61,52 +66,54 @@ def run(ctx: LabContext) -> StageResult:
             summary = evaluate(out=out, report=False, **common, **sweep)
     finally:
         close_retrievers()
-    ctx.shared["eval_summary"] = summary
     return result(ctx, summary, out)
 
 
-def _entries(summary: dict) -> list[dict]:
-    return [e for e in summary["configs"] if e["count"]]
+def _best(entries: list[ConfigSummary], metric: str) -> ConfigSummary | None:
+    return max(entries, key=lambda e: (e.metric(metric), -(e.effective_context_mean or 0.0)), default=None)
 
 
-def _best(entries: list[dict], metric: str) -> dict | None:
-    return max(entries, key=lambda e: (e[metric], -(e["effective_context_mean"] or 0.0)), default=None)
+def _retrieves(entry: ConfigSummary) -> bool:
+    from ...rag.strategy import strategy_class
+
+    return strategy_class(entry.strategy).uses_retrieval
 
 
-def ladder_rows(summary: dict) -> list[LadderRow]:
-    metric, entries = summary["metric"], _entries(summary)
-    prompts = [e for e in entries if e["strategy"] == "none"]
-    chosen = [("baseline prompt", next((e for e in prompts if e["prompt"] == "basic"), None)),
+def ladder_rows(summary: EvalSummary) -> list[LadderRow]:
+    metric, entries = summary.metric, summary.measured
+    prompts = [e for e in entries if not _retrieves(e)]  # the prompt rungs: the model alone
+    chosen = [("baseline prompt", next((e for e in prompts if e.prompt == "basic"), None)),
               ("best prompt", _best(prompts, metric))]
-    chosen += [(rung, _best([e for e in entries if e["strategy"] == name], metric)) for rung, name in RUNGS]
+    chosen += [(rung, _best([e for e in entries if e.strategy == name], metric)) for rung, name in RUNGS]
     rows = []
     for rung, entry in chosen:
         if entry is None:
             continue
-        low, high = entry[f"{metric}_ci"]
-        rows.append(LadderRow(rung, f"{entry['label']} (demo QA set)", metric, entry[metric], low, high,
-                              entry["latency_mean_s"], entry["cost_usd_mean"], entry["count"]))
+        low, high = getattr(entry, f"{metric}_ci")
+        rows.append(LadderRow(rung, f"{entry.label} (demo QA set)", metric, entry.metric(metric), low, high,
+                              entry.latency_mean_s, entry.cost_usd_mean, entry.count))
     return rows
 
 
-def budget_table(summary: dict) -> Table:
+def budget_table(summary: EvalSummary, budget_list: list[int]) -> Table:
     """Per budget: the best measured configuration within it, and the allocation model's pick with its
     measured value when the grid holds it."""
     from ...eval.allocation import AllocationModel, allocate
 
-    metric, entries = summary["metric"], _entries(summary)
-    group = next((g for g in summary["allocation_model"]["groups"] if not g.get("error")), None)
+    metric, entries = summary.metric, summary.measured
+    group = next((g for g in summary.allocation_model["groups"] if not g.get("error")), None)
     fitted = AllocationModel(**{k: v for k, v in group.items()}) if group else None
     rows = []
-    for budget in summary.get("budgets", []):
-        seen = _best([e for e in entries if (e["effective_context_mean"] or 0) <= budget], metric)
+    for budget in budget_list:
+        seen = _best([e for e in entries if (e.effective_context_mean or 0) <= budget], metric)
         pick = allocate(fitted, budget)["best"] if fitted else None
-        measured = next((e for e in entries if pick and e["prompt"] == fitted.prompt and e["strategy"] ==
-                         pick["strategy"] and e["k"] == pick["k"] and e["m"] == pick["m"]
-                         and e["n"] == pick["follow_ups"]), None)
-        rows.append([budget, seen["label"] if seen else "–", round(seen[metric], 3) if seen else None,
+        measured = next((e for e in entries if pick and e.prompt == fitted.prompt and e.strategy ==
+                         pick["strategy"] and e.k == pick["k"] and e.m == pick["m"]
+                         and e.n == pick["follow_ups"]), None)
+        rows.append([budget, seen.label if seen else "–", round(seen.metric(metric), 3) if seen else None,
                      _pick_label(pick),
-                     round(pick["predicted"], 3) if pick else None, round(measured[metric], 3) if measured else None])
+                     round(pick["predicted"], 3) if pick else None,
+                     round(measured.metric(metric), 3) if measured else None])
     return Table(["budget (tokens)", "best measured within it", metric, "allocation model's pick", "predicted",
                   "measured"], rows, "Effective context per question; the allocation model never extrapolates "
                   "beyond the measured k, m and n.")
@@ -115,30 +122,31 @@ def budget_table(summary: dict) -> Table:
 def _pick_label(pick: dict | None) -> str:
     if pick is None:
         return "–"
-    if pick["strategy"] == "none":
-        return "none"
+    from ...rag.strategy import strategy_class
+
+    if not strategy_class(pick["strategy"]).uses_retrieval:
+        return pick["strategy"]  # the model alone: k, m and n mean nothing
     return f"{pick['strategy']} k={pick['k']} m={pick['m']} n={pick['follow_ups']}"
 
 
-def result(ctx: LabContext, summary: dict, out) -> StageResult:
+def result(ctx: LabContext, summary: EvalSummary, out) -> StageResult:
     from ...eval.report import sections, write_eval_report
 
-    summary["budgets"] = budgets(ctx.quick)
-    metric = summary["metric"]
+    metric = summary.metric
     ladder = ladder_rows(summary)
-    made_sections = sections(out, summary)  # the sweep's own report (eval/report.html), plots drawn once
-    write_eval_report(out, summary, made_sections)
+    made_sections = sections(out, summary.to_json())  # the sweep's own report (eval/report.html), plots drawn once
+    write_eval_report(out, summary.to_json(), made_sections)
     overview, allocation = made_sections[0], made_sections[-1]
-    tables = overview.tables + [budget_table(summary)] + allocation.tables
+    tables = overview.tables + [budget_table(summary, budgets(ctx.quick))] + allocation.tables
     made = [p for p in overview.plots if "latency" not in p[0]] + allocation.plots
-    best = next((e for e in summary["configs"] if e["key"] == summary["best"]), None)
-    text = (f"{summary['splits']['eval']} demo questions (single-hop and multi-hop across documents) with "
+    best = summary.best_config
+    text = (f"{summary.splits['eval']} demo questions (single-hop and multi-hop across documents) with "
             f"{ctx.model}; demonstrations come from the set's own pool, never the questions asked. "
-            f"{len(_entries(summary))} configurations. "
-            + (f"Best by {metric}: {best['label']} at {best[metric]:.2f}. " if best else "")
+            f"{len(summary.measured)} configurations. "
+            + (f"Best by {metric}: {best.label} at {best.metric(metric):.2f}. " if best else "")
             + "Rungs pick the best configuration of each strategy on these same questions, so their values are "
             "optimistic; the paired differences and the full sweep are in eval/report.html.")
     return StageResult(text, tables, made, ladder, metrics={
-        "best": best["label"] if best else None, "configs": len(_entries(summary)),
-        "allocation_r2": next((g.get("r2") for g in summary["allocation_model"]["groups"] if not g.get("error")),
+        "best": best.label if best else None, "configs": len(summary.measured),
+        "allocation_r2": next((g.get("r2") for g in summary.allocation_model["groups"] if not g.get("error")),
                               None)})

@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..types import Hit
-from .answers import after_marker, first_answer
-from .budget import Budget, ContextBudgetError, largest_fitting
-from .layout import Prompt, build_prompt, document_views
-from .prompts import render_documents
-from .run import Run, Sampling
-from .strategy import OneCall, plan_prompt, strategy
-from .types import Candidate
+from ...types import Hit
+from ..answers import after_marker, first_answer
+from ..budget import Budget, ContextBudgetError, largest_fitting
+from ..layout import Prompt, build_prompt, document_views
+from ..prompts import render_documents
+from ..run import Run, Sampling
+from ..strategy import OneCall, plan_prompt, strategy
+from ..types import Candidate
 
 FINAL_CUE = "So the final answer is:"
 FOLLOW_UP = re.compile(r"^\s*(?:\*\*)?follow[\s-]*up(?:\s+question)?\s*\d*\s*[:\-]\s*(?:\*\*)?\s*(.+)$",
@@ -64,11 +64,19 @@ class Loop:
         return self.base.extend(self.chain + more)
 
 
-@strategy("iterdrag")
+@strategy("iterdrag", order=40, description="iterative DRAG: up to n retrieve-and-answer follow-ups, then the "
+          "final answer")
 class IterDrag(OneCall):
     uses_retrieval = True
-    uses_demonstrations = True
+    uses_demonstrations = True  # optional: without them the model still follows the chain format's instructions
     iterative = True
+    allocatable = True
+    presets = {"iterdrag-n3": {"k": 5, "n": 3,
+                               "description": "iterative DRAG: up to 3 retrieve-and-answer sub-questions"}}
+
+    @classmethod
+    def generation_calls(cls, n: int) -> int:
+        return 1 + max(0, n)  # up to n follow-ups, then the final answer
 
     def answer(self, run: Run, budget: Budget, sampling: Sampling) -> Candidate:
         k, m = self.sizes(run)
