@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError
+from ..config import load_config
 from .safe import DEFAULT_TIMEOUT_S, DISPLAY_ROWS, EVAL_ROW_CAP
 
 Strategy = Literal["zero", "fewshot", "fewshot-sc"]
@@ -70,26 +69,6 @@ class SQLConfig(BaseModel):
 
 
 def make_config(base: SQLConfig | None = None, config_file: str | Path | None = None, **overrides) -> SQLConfig:
-    """A config from (in increasing priority) defaults, a YAML file, and explicit overrides (None = not given)."""
-    data = base.model_dump() if base else {}
-    if config_file:
-        data.update(load_yaml(config_file))
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return SQLConfig(**data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid text-to-SQL settings: {problems}") from None
-
-
-def load_yaml(path: str | Path) -> dict:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, e.g. 'strategy: fewshot-sc'")
-    return data.get("sql", data)  # a shared config file may keep these under a "sql:" key
+    """A config from (in increasing priority) defaults, a YAML file, and explicit overrides (None = not given).
+    A shared config file may keep these settings under a "sql:" key."""
+    return load_config(SQLConfig, config_file, base=base, overrides=overrides, section="sql", what="text-to-SQL")
