@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...errors import ConfigError
+from ...config import load_config as shared_load_config
 
 DEFAULT_LR = {"full": 2e-5, "lora": 2e-4}  # LoRA adapters start at zero and need a larger step
 
@@ -97,27 +96,8 @@ C = TypeVar("C", bound=BaseModel)
 
 def load_config(cls: type[C], path: str | Path | None = None, **overrides: Any) -> C:
     """Build a config from a YAML file (optional) and keyword overrides (None means 'not given')."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc}); fix the file") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
-        values = {k.replace("-", "_"): v for k, v in values.items()}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return validate(cls, values)
+    return shared_load_config(cls, path, overrides=overrides, what=_what(cls))
 
 
-def validate(cls: type[C], values: dict[str, Any]) -> C:
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or cls.__name__
-        bad = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
-        raise ConfigError(f"option {where}: {first['msg']}{bad}; see --help for the allowed values") from None
+def _what(cls: type[BaseModel]) -> str:
+    return cls.__name__.removesuffix("Config").lower()  # FinetuneConfig -> "bad finetune settings: ..."
