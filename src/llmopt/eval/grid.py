@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..config import load_config
 from ..errors import ConfigError
 from ..rag.strategy import GRID_AXES, UNUSED_VALUE, baseline_name, strategy_class, strategy_help
 
@@ -75,25 +76,11 @@ class SweepConfig(BaseModel):
 
     @classmethod
     def make(cls, base: SweepConfig | None = None, **values: Any) -> SweepConfig:
-        data = {**(base.model_dump() if base else {}), **{k: v for k, v in values.items() if v is not None}}
-        try:
-            return cls(**data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: "
-                                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-            raise ConfigError(f"bad eval settings: {problems}") from None
+        return load_config(cls, base=base, overrides=values, what="eval")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> SweepConfig:
-        import yaml
-
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: write a mapping of eval settings, e.g. 'strategies: [rag, drag]'")
-        return cls.make(None, **{**data, **{k: v for k, v in overrides.items() if v is not None}})
+        return load_config(cls, path, overrides=overrides, what="eval")
 
 
 AXES = ("model", "prompt", "strategy", "k", "m", "n", "samples", "max_context")
