@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..config import load_config
 from ..errors import ConfigError
 from .strategy import strategy_class, strategy_help
 
@@ -58,21 +59,9 @@ class AskConfig(BaseModel):
 
     @classmethod
     def make(cls, **values: Any) -> "AskConfig":
-        """Validate, turning pydantic's report into one ConfigError line per bad field."""
-        try:
-            return cls(**{k: v for k, v in values.items() if v is not None})
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-            raise ConfigError(f"bad ask settings: {problems}") from None
+        """Validate (None = not given), turning pydantic's report into one ConfigError line."""
+        return load_config(cls, overrides=values, what="ask")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "AskConfig":
-        import yaml
-
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: write a mapping of ask settings, e.g. 'strategy: drag'")
-        return cls.make(**{**data, **{k: v for k, v in overrides.items() if v is not None}})
+        return load_config(cls, path, overrides=overrides, what="ask")
