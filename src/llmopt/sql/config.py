@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import load_config
-from .safe import DEFAULT_TIMEOUT_S, DISPLAY_ROWS, EVAL_ROW_CAP
+from .safe import DEFAULT_TIMEOUT_S, DISPLAY_ROWS, EVAL_ROW_CAP, MAX_TIMEOUT_S
 
 Strategy = Literal["zero", "fewshot", "fewshot-sc"]
 STRATEGIES: tuple[str, ...] = ("zero", "fewshot", "fewshot-sc")
@@ -41,7 +41,8 @@ class SQLConfig(BaseModel):
                                                 "with a similar skeleton (one extra call per question).")
     skeleton_threshold: float = Field(0.85, ge=0.0, le=1.0, description="DAIL-SQL's skeleton-similarity "
                                                                          "threshold.")
-    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="Time limit per query execution, seconds.")
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False,
+                             description="Time limit per query execution, seconds (a finite number above 0).")
     display_rows: int = Field(DISPLAY_ROWS, ge=1, description="Rows shown to a person.")
     row_cap: int = Field(EVAL_ROW_CAP, ge=1, description="Rows compared during voting and evaluation; a larger "
                                                          "result counts as an error.")

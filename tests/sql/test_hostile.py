@@ -1,0 +1,129 @@
+"""Hostile SQL against the safe executor (issue 21): every query ends near its time limit, memory stays bounded,
+bad input is one clear error. Timings are never asserted: speed figures live in bench/sql_adversarial.py."""
+
+import threading
+import time
+
+import pytest
+
+from llmopt.errors import ConfigError, InputError
+from llmopt.sql import safe
+from llmopt.sql.evaluate import execution_match
+from llmopt.sql.safe import (RowLimitError, SafeDatabase, SQLExecutionError, SQLTimeoutError, UnsafeSQLError,
+                             try_execute)
+
+ROWS = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT {n}) "
+
+
+# SQLite built-ins that loop in C without checking for an interrupt: 13 s and ~60 s on the old executor
+STUCK_IN_C = ["SELECT printf('%.*c', 1000000000, 'x')",
+              "SELECT trim(printf('%.*c', 500000, 'a'), printf('%.*c', 50000, 'b') || 'a')"]
+
+
+@pytest.mark.parametrize("sql", STUCK_IN_C)
+def test_a_query_stuck_in_one_c_call_is_stopped(bookshop, sql, file_hash):
+    """The old executor checked the clock between VM steps only: these ran to the end whatever --timeout said.
+    Now the query's process is killed; the handle works again afterwards (with a fresh process)."""
+    before = file_hash(bookshop)
+    db = SafeDatabase(bookshop, timeout_s=0.3)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(try_execute(db, sql)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the query was still running 60 s after its 0.3 s limit"
+    assert outcome[0].error_type == "SQLTimeoutError" and "longer than 0.3 s" in outcome[0].error
+    assert db.execute("SELECT count(*) FROM authors").rows == [(12,)]
+    db.close()
+    assert file_hash(bookshop) == before
+
+
+def test_values_are_capped_far_below_the_old_100_mb(bookshop):
+    with SafeDatabase(bookshop, timeout_s=5) as db:
+        for sql in ("SELECT length(zeroblob(5000000))", "SELECT length(replace(hex(zeroblob(600000)), '0', 'ab'))",
+                    "SELECT length(randomblob(2000000))"):
+            with pytest.raises(SQLExecutionError, match="too big.*1,000,000 bytes"):
+                db.execute(sql)
+        assert db.execute("SELECT printf('%.*c', 5000000, 'x') IS NULL").rows == [(1,)]  # SQLite's printf: NULL
+        assert db.execute("SELECT length(printf('%.*c', 1000, 'x'))").rows == [(1000,)]
+
+
+def test_an_endless_query_stops_and_the_handle_is_reused(bookshop):
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+    with SafeDatabase(bookshop, timeout_s=0.3) as db:
+        worker = db._worker
+        with pytest.raises(SQLTimeoutError, match="longer than 0.3 s"):
+            db.execute(endless)
+        assert db._worker is worker  # the in-process watchdog stopped it: no restart needed
+        assert db.execute("SELECT count(*) FROM authors").rows == [(12,)]
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0, 1e12])
+def test_bad_time_limits_are_refused(bookshop, timeout):
+    with pytest.raises(InputError, match="time limit.*--timeout 10"):
+        SafeDatabase(bookshop, timeout_s=timeout)
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(InputError, match="time limit"):
+            db.execute("SELECT 1", timeout_s=timeout)
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "0", "-3"])
+def test_bad_time_limits_in_sql_settings_are_refused(timeout):
+    from llmopt.sql.config import make_config
+
+    with pytest.raises(ConfigError, match="timeout_s"):
+        make_config(timeout_s=float(timeout))
+
+
+def test_result_memory_is_bounded(bookshop):
+    # 200 values of 0.9 MB: 180 MB of rows on the old executor
+    big = ROWS.format(n=200) + "SELECT x, zeroblob(900000) FROM n"
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(RowLimitError, match="MB"):
+            db.execute(big, max_rows=1000, truncate=False)
+        shown = db.execute(big, max_rows=1000, truncate=True)
+        assert shown.truncated and 0 < len(shown.rows) < 200
+        assert sum(len(r[1]) for r in shown.rows) <= safe.MAX_RESULT_BYTES
+
+
+def test_wide_rows_are_capped(bookshop):
+    wide = "SELECT " + ", ".join(f"zeroblob(900000) AS c{i}" for i in range(safe.MAX_RESULT_COLUMNS + 1))
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(SQLExecutionError, match="too many columns"):
+            db.execute(wide)
+
+
+def test_a_lone_surrogate_is_one_clear_error(bookshop):
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(SQLExecutionError, match="UTF-8"):
+            db.execute("SELECT '\ud800'")
+        outcome = try_execute(db, "SELECT title FROM books WHERE title = '\udcff'")
+        assert not outcome.ok and "UTF-8" in outcome.error
+        # evaluation scores it as one failed item, gold or prediction
+        assert "UTF-8" in execution_match(db, "SELECT 1", "SELECT '\ud800'").error
+        assert "UTF-8" in execution_match(db, "SELECT '\ud800'", "SELECT 1").gold_error
+
+
+def test_an_oversized_query_is_refused_before_parsing(bookshop):
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(SQLExecutionError, match="characters"):
+            db.execute("SELECT 1" + " + 1" * safe.MAX_SQL_CHARS)
+
+
+def test_read_only_table_valued_pragmas_are_allowed(bookshop):
+    with SafeDatabase(bookshop) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM pragma_table_info('authors')").rows]
+        assert names == ["author_id", "name", "country", "birth_year"]
+        assert db.execute("SELECT count(*) FROM pragma_index_list('books')").rows
+        assert db.execute("SELECT * FROM pragma_foreign_key_list('books')").rows
+        tables = db.execute("SELECT m.name, count(*) FROM sqlite_master AS m, pragma_table_info(m.name) "
+                            "WHERE m.type = 'table' GROUP BY m.name").rows
+        assert ("authors", 4) in tables
+        assert db.execute("SELECT value FROM json_each('[1, 2]')").rows == [(1,), (2,)]
+        with pytest.raises(UnsafeSQLError, match="PRAGMA journal_mode"):
+            db.execute("SELECT * FROM pragma_journal_mode")
+
+
+def test_a_request_deadline_bounds_every_query(bookshop):
+    with SafeDatabase(bookshop, timeout_s=10, deadline=time.monotonic() - 1) as db:
+        with pytest.raises(SQLTimeoutError, match="request"):
+            db.execute("SELECT 1")
