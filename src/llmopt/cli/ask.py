@@ -8,51 +8,32 @@ from pathlib import Path
 import typer
 
 from .common import JSON_HELP, emit_json, err, out, table, usage_line
+from .options import ConfigOptions, with_options
 
 
-def _help(field: str) -> str:
-    from rich.markup import escape
-
+def _options():
     from ..rag.config import AskConfig
 
-    return escape(AskConfig.model_fields[field].description or "")
+    return ConfigOptions(AskConfig, first=("index", "strategy", "k", "m", "n"), flags={
+        "index": ("--index", "-i"), "strategy": ("--strategy", "-s"), "k": ("-k",), "m": ("-m",), "n": ("-n",),
+        "model": ("--model", "-M"), "temperature": ("--temperature", "-t")})
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @with_options(_options())
     def ask(
         question: str = typer.Argument(..., help="The question."),
-        index: str = typer.Option(None, "--index", "-i", help=_help("index")),
-        strategy: str = typer.Option(None, "--strategy", "-s", help=_help("strategy") + " (default rag)"),
-        k: int = typer.Option(None, "-k", help=_help("k") + " (default 5)"),
-        m: int = typer.Option(None, "-m", help=_help("m")),
-        n: int = typer.Option(None, "-n", help=_help("n") + " (default 3)"),
-        samples: int = typer.Option(None, "--samples", help=_help("samples")),
-        select: str = typer.Option(None, "--select", help=_help("select")),
-        prompt: str = typer.Option(None, "--prompt", help=_help("prompt")),
-        max_context: int = typer.Option(None, "--max-context", help=_help("max_context")),
-        demos: str = typer.Option(None, "--demos", help=_help("demos")),
-        demo_selection: str = typer.Option(None, "--demo-selection", help=_help("demo_selection")),
-        model: str = typer.Option(None, "--model", "-M", help=_help("model")),
-        judge_model: str = typer.Option(None, "--judge-model", help=_help("judge_model")),
-        max_tokens: int = typer.Option(None, "--max-tokens", help=_help("max_tokens")),
-        temperature: float = typer.Option(None, "--temperature", "-t", help=_help("temperature")),
-        seed: int = typer.Option(None, "--seed", help=_help("seed")),
-        no_prefix_cache: bool = typer.Option(False, "--no-prefix-cache", help="Do not keep prefix states."),
         config: Path = typer.Option(None, "--config", help="YAML file of ask settings; flags override it."),
         steps: bool = typer.Option(False, "--steps", help="Also print every model call (IterDRAG's chain)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        settings: dict | None = None,
     ) -> None:
         """Answer QUESTION from an index; `llmopt ask --help` lists strategies, sampling and budget options."""
         from ..rag.api import Asker
         from ..rag.config import AskConfig
 
-        flags = dict(index=index, strategy=strategy, k=k, m=m, n=n, samples=samples, select=select, prompt=prompt,
-                     max_context=max_context, demos=demos, demo_selection=demo_selection, model=model,
-                     judge_model=judge_model, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                     prefix_cache=False if no_prefix_cache else None)
-        settings = AskConfig.from_yaml(config, **flags) if config else AskConfig.make(**flags)
-        asker = Asker(settings)
+        asker = Asker(AskConfig.from_yaml(config, **settings) if config else AskConfig.make(**settings))
         if asker.needs_chains:
             _prepare_chains(asker)
         answer = asker.ask(question)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import typer
 
 from .common import emit_json, err, fmt, out, table
-from .finetune import StepProgress, config_command, is_main_process
+from .finetune import StepProgress, is_main_process, options
+from .options import config_command
 
 
 class DistillProgress(StepProgress):
@@ -54,7 +55,7 @@ def _run(config, json_out: bool) -> None:
 def register(app: typer.Typer) -> None:
     from ..train.distill.config import DistillConfig
 
-    config_command(app, "distill", DistillConfig, _run,
+    config_command(app, "distill", options(DistillConfig), _run,
                    "Distill a teacher into a smaller student (sequence-level or forward/reverse KL / JSD on the "
                    "teacher's distributions; the student may be the teacher depth-pruned) and report quality kept, "
                    "size and speed.")

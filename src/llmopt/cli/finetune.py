@@ -10,88 +10,32 @@ On CPUs, `accelerate launch --cpu --num_processes 2` runs one process (accelerat
 
 from __future__ import annotations
 
-import inspect
 import os
-import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from .common import JSON_HELP, emit_json, err, out, progress, table
-
-FIRST = ("teacher", "student", "student_from_teacher", "model", "data", "eval", "loss", "method", "out")  # --help order
-FLAG_NAMES = {"rag_index": ["--rag"], "model": ["--model", "-M"], "out": ["--out", "-o"]}
+from .options import ConfigOptions, config_command
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _option_type(annotation: Any) -> Any:
-    """The CLI type of a config field: bools become --x/--no-x, everything else is parsed by pydantic."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if annotation is bool or bool in args:
-        return bool
-    if annotation is int or (args and all(a is int for a in args)):
-        return int
-    if annotation is float or (args and all(a is float for a in args)):
-        return float
-    return str
+def _target_modules(text: str) -> list[str] | str:
+    """'all-linear' as it is, anything else a comma-separated list of module names."""
+    return text if text == "all-linear" else [v.strip() for v in text.split(",") if v.strip()]
 
 
-def config_options(model_cls, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
-    """One typer option per pydantic field (default None = 'not given', so YAML values survive)."""
-    params = []
-    names = sorted(model_cls.model_fields, key=lambda n: FIRST.index(n) if n in FIRST else len(FIRST))
-    for name in names:
-        field = model_cls.model_fields[name]
-        if name in skip:
-            continue
-        kind = _option_type(field.annotation)
-        flags = FLAG_NAMES.get(name, [f"--{name.replace('_', '-')}"])
-        if kind is bool:
-            flags = [f"{flags[0]}/--no-{flags[0][2:]}"]
-        default = f" [default: {field.default}]" if field.default is not None and not field.is_required() else ""
-        option = typer.Option(None, *flags, help=(field.description or "") + default, show_default=False)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=typing.Optional[kind]))
-    return params
-
-
-def overrides_from(kwargs: dict[str, Any], model_cls) -> dict[str, Any]:
-    """CLI values to config values ('a,b' lists for list fields)."""
-    values = {}
-    for name, value in kwargs.items():
-        if value is None or name not in model_cls.model_fields:
-            continue
-        if name == "lora_target_modules" and value != "all-linear":
-            value = [v.strip() for v in str(value).split(",") if v.strip()]
-        values[name] = value
-    return values
-
-
-def config_command(app: typer.Typer, name: str, model_cls, body: Callable[..., None], doc: str,
-                   extra: list[inspect.Parameter] = ()) -> None:
-    """Register `body(config, json_out, **extra)` as a command whose flags come from `model_cls`."""
-    from ..train.finetune.config import load_config
-
-    def command(**kwargs):
-        config_path = kwargs.pop("config")
-        json_out = kwargs.pop("json_out")
-        extras = {p.name: kwargs.pop(p.name) for p in extra}
-        config = load_config(model_cls, config_path, **overrides_from(kwargs, model_cls))
-        body(config, json_out, **extras)
-
-    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=typing.Optional[Path],
-                                default=typer.Option(None, "--config", "-c", help="YAML file with any of the options below; flags win over it."))]
-    params += config_options(model_cls) + list(extra)
-    params.append(inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                                    default=typer.Option(False, "--json", help=JSON_HELP)))
-    command.__signature__ = inspect.Signature(params)  # typer reads the options from the signature
-    command.__doc__ = doc
-    app.command(name)(command)
+def options(model_cls) -> ConfigOptions:
+    """The flags of finetune and distill (distill's config shares the training and data fields)."""
+    return ConfigOptions(
+        model_cls,
+        first=("teacher", "student", "student_from_teacher", "model", "data", "eval", "loss", "method", "out"),
+        flags={"rag_index": ("--rag",), "model": ("--model", "-M"), "out": ("--out", "-o")},
+        parsers={"lora_target_modules": _target_modules})
 
 
 class StepProgress:
@@ -156,7 +100,7 @@ def _run(config, json_out: bool) -> None:
 def register(app: typer.Typer) -> None:
     from ..train.finetune.config import FinetuneConfig
 
-    config_command(app, "finetune", FinetuneConfig, _run,
+    config_command(app, "finetune", options(FinetuneConfig), _run,
                    "Fine-tune a model on JSONL data (full or LoRA, optionally with retrieved documents) and "
                    "report loss, perplexity and the task metric before and after.\n\n"
                    "Several GPUs or nodes: the same command under `accelerate launch -m llmopt.cli.main finetune "
