@@ -5,38 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from .common import JSON_HELP, emit_json, err, out, progress, table
-
-
-def _help(field: str) -> str:
-    from rich.markup import escape
-
-    from ..eval.grid import SweepConfig
-
-    return escape(SweepConfig.model_fields[field].description or "")
-
-
-def _list(text: str | None, cast=str, what: str = "") -> list[Any] | None:
-    """'1,5,10' -> [1, 5, 10]; 'none' in --max-context means no budget."""
-    if text is None:
-        return None
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if part.lower() == "none" and cast is not str:
-            values.append(None)
-            continue
-        try:
-            values.append(cast(part))
-        except ValueError:
-            raise ConfigError(f"{what} '{text}': write comma-separated values, e.g. 1,5,10") from None
-    return values
+from .options import ConfigOptions, with_options
+from .options import parse_list as _list  # noqa: F401  (kept under its old name for callers)
 
 
 def _ids(path: str | None) -> list[str] | None:
@@ -53,50 +28,42 @@ def _ids(path: str | None) -> list[str] | None:
     return [str(i) for i in ids]
 
 
+def _options():
+    from ..eval.grid import SweepConfig
+
+    return ConfigOptions(SweepConfig, skip=("dataset", "ids"), flags={
+        "index": ("--index", "-i"), "models": ("--models", "-M"), "strategies": ("--strategies", "-s"),
+        "k": ("--k",), "m": ("--m",), "n": ("--n",), "per_document": ("--per-document/--shared-store",)})
+
+
+def _dataset_help() -> str:
+    from rich.markup import escape
+
+    from ..eval.grid import SweepConfig
+
+    return escape(SweepConfig.model_fields["dataset"].description or "")
+
+
 def register(app: typer.Typer) -> None:
     eval_app = typer.Typer(help="Evaluate configurations on question sets: accuracy, latency and cost with CIs.",
                            no_args_is_help=True)
     app.add_typer(eval_app, name="eval")
 
     @eval_app.command("qa")
+    @with_options(_options(), into="flags")
     def qa_cmd(
-        dataset: str = typer.Argument(..., help=_help("dataset")),
-        index: str = typer.Option(None, "--index", "-i", help=_help("index")),
-        models: str = typer.Option(None, "--models", "-M", help="Comma-separated model specs (default: default)."),
-        prompts: str = typer.Option(None, "--prompts", help="Comma-separated prompt templates (default: basic)."),
-        strategies: str = typer.Option(None, "--strategies", "-s", help="Comma-separated: none,rag,drag,iterdrag."),
-        k: str = typer.Option(None, "--k", help="Documents per question, e.g. 1,5,10 (default 5)."),
-        m: str = typer.Option(None, "--m", help="Demonstrations for drag/iterdrag, e.g. 0,2,4 (default 4)."),
-        n: str = typer.Option(None, "--n", help="Most IterDRAG follow-ups, e.g. 1,3 (default 3)."),
-        samples: str = typer.Option(None, "--samples", help="Answers sampled per question, e.g. 1,3 (default 1)."),
-        max_context: str = typer.Option(None, "--max-context", help="Effective-context budgets, e.g. 4000,8000."),
-        limit: int = typer.Option(None, "--limit", help=_help("limit")),
+        dataset: str = typer.Argument(..., help=_dataset_help()),
         ids: str = typer.Option(None, "--ids", help="File of question ids to evaluate (JSON list or one per line)."),
         out_dir: str = typer.Option(None, "--out", "-o", help="Output folder (default: eval-DATASET)."),
-        fmt: str = typer.Option(None, "--format", help=_help("format")),
-        demo_size: int = typer.Option(None, "--demo-size", help=_help("demo_size") + " (default 8)"),
-        train_size: int = typer.Option(None, "--train-size", help=_help("train_size")),
-        max_tokens: int = typer.Option(None, "--max-tokens", help=_help("max_tokens")),
-        seed: int = typer.Option(None, "--seed", help=_help("seed")),
-        metric: str = typer.Option(None, "--metric", help=_help("metric") + " (default acc)"),
-        concurrency: int = typer.Option(None, "--concurrency", help=_help("concurrency")),
-        per_document: bool = typer.Option(None, "--per-document/--shared-store", help=_help("per_document")),
-        retry_errors: bool = typer.Option(False, "--retry-errors", help=_help("retry_errors")),
-        max_minutes: float = typer.Option(None, "--max-minutes", help=_help("max_minutes")),
         config: Path = typer.Option(None, "--config", help="YAML file of eval settings; flags override it."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        flags: dict | None = None,
     ) -> None:
         """Run the grid over DATASET; re-running with the same --out resumes where it stopped."""
         from ..eval.grid import SweepConfig
         from ..eval.runner import evaluate
 
-        flags = dict(dataset=dataset, index=index, models=_list(models), prompts=_list(prompts),
-                     strategies=_list(strategies), k=_list(k, int, "--k"), m=_list(m, int, "--m"),
-                     n=_list(n, int, "--n"), samples=_list(samples, int, "--samples"),
-                     max_context=_list(max_context, int, "--max-context"), limit=limit, ids=_ids(ids), format=fmt,
-                     demo_size=demo_size, train_size=train_size, max_tokens=max_tokens, seed=seed, metric=metric,
-                     concurrency=concurrency, per_document=per_document, retry_errors=retry_errors or None,
-                     max_minutes=max_minutes)
+        flags = {**flags, "dataset": dataset, "ids": _ids(ids)}
         settings = SweepConfig.from_yaml(config, **flags) if config else SweepConfig.make(None, **flags)
         folder = out_dir or f"eval-{Path(settings.dataset).stem}"
         with progress() as bar:
