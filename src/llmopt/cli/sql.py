@@ -10,19 +10,24 @@ import typer
 
 from ..errors import InputError
 from .common import JSON_HELP, emit_json, err, out, progress, table, usage_line
+from .options import ConfigOptions, with_options
 
-STRATEGY_HELP = "zero | fewshot | fewshot-sc (few-shot with self-consistency)."
-
-
-def _settings(**flags: Any) -> dict[str, Any]:
-    """Flags the user gave (None = not given, so a --config file or the defaults apply)."""
-    return {k: v for k, v in flags.items() if v is not None}
+SQL_FLAGS = {"strategy": ("--strategy", "-s"), "samples": ("--samples", "-n"), "shots": ("--shots", "-k"),
+             "model": ("--model", "-M"), "temperature": ("--temperature", "-t"), "display_rows": ("--max-rows",),
+             "timeout_s": ("--timeout",)}
 
 
-def _config(config_file: str | None, **flags: Any):
+def _options(*, skip: tuple[str, ...], shown_defaults: dict[str, str] | None = None):
+    from ..sql.config import SQLConfig
+
+    return ConfigOptions(SQLConfig, skip=skip, flags=SQL_FLAGS, shown_defaults=shown_defaults or {},
+                         first=("strategy", "model", "shots", "samples", "repairs"))
+
+
+def _config(config_file: str | None, settings: dict[str, Any]):
     from ..sql.config import make_config
 
-    return make_config(None, config_file, **_settings(**flags))
+    return make_config(None, config_file, **settings)
 
 
 def _read_ids(path: str | None) -> list[str] | None:
@@ -69,31 +74,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sql_app, name="sql")
 
     @sql_app.command("ask")
+    @with_options(_options(skip=("keep_distinct",),
+                           shown_defaults={"strategy": "fewshot with --examples, zero without"}))
     def ask_cmd(
         question: str = typer.Argument(..., help="The question, in plain language."),
         db: str = typer.Option(..., "--db", help="The SQLite file (opened read-only)."),
-        strategy: str = typer.Option(None, "--strategy", "-s", help=STRATEGY_HELP + " Default: fewshot with "
-                                     "--examples, zero without."),
         examples: str = typer.Option(None, "--examples", "-e", help="Example pool: JSON/JSONL question/query pairs "
                                      "from other databases (Spider's dev.json works)."),
-        samples: int = typer.Option(None, "--samples", "-n", help="Candidates for fewshot-sc (default 5)."),
-        shots: int = typer.Option(None, "--shots", "-k", help="Few-shot examples (default 5)."),
-        model: str = typer.Option(None, "--model", "-M", help="Model spec, see `llmopt models`."),
-        repairs: int = typer.Option(None, "--repairs", help="Self-correction rounds on errors (default 1)."),
-        reasoning: bool = typer.Option(None, "--reasoning/--no-reasoning", help="Reason briefly before the SQL."),
-        temperature: float = typer.Option(None, "--temperature", "-t", help="Sampling temperature (fewshot-sc)."),
-        embedder: str = typer.Option(None, "--embedder", help="Question embedder: default, lexical, st:FOLDER."),
-        max_rows: int = typer.Option(None, "--max-rows", help="Rows shown (default 20)."),
         config_file: str = typer.Option(None, "--config", help="YAML file of settings (flags override it)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        settings: dict | None = None,
     ) -> None:
         """Answer a question with SQL, run it read-only, and show the rows and what it cost."""
         from ..sql.pipeline import ask
 
-        if strategy is None and examples is None and config_file is None:
-            strategy = "zero"  # without a pool there is nothing to pick examples from
-        cfg = _config(config_file, strategy=strategy, samples=samples, shots=shots, model=model, repairs=repairs,
-                      reasoning=reasoning, temperature=temperature, embedder=embedder, display_rows=max_rows)
+        if "strategy" not in settings and examples is None and config_file is None:
+            settings["strategy"] = "zero"  # without a pool there is nothing to pick examples from
+        cfg = _config(config_file, settings)
         answer = ask(question, db, examples=examples, config=cfg)
         if json_out:
             data = answer.to_dict()
@@ -136,33 +133,26 @@ def register(app: typer.Typer) -> None:
         out.print(schema.to_sql(), markup=False, highlight=False)
 
     @sql_app.command("eval")
+    @with_options(_options(skip=("display_rows",)))
     def eval_cmd(
         spider: str = typer.Option(..., "--spider", help="A Spider-layout folder (dev.json, database/)."),
         split: str = typer.Option("dev", "--split", help="Which <split>.json to read."),
         db_ids: str = typer.Option(None, "--db-ids", help="Only these databases (comma-separated)."),
         ids: str = typer.Option(None, "--ids", help="Only these question ids (a JSON list file, e.g. "
                                 "bench/spider_ids.json)."),
-        strategy: str = typer.Option(None, "--strategy", "-s", help=STRATEGY_HELP),
         examples: str = typer.Option(None, "--examples", "-e", help="Example pool (default: the split's questions "
                                      "from the other databases)."),
         limit: int = typer.Option(None, "--limit", help="Only the first N questions."),
         out_dir: str = typer.Option("sql-eval", "--out", "-o", help="Folder for results.jsonl, summary.json, report.md "
                                     "(a rerun resumes)."),
-        model: str = typer.Option(None, "--model", "-M", help="Model spec, see `llmopt models`."),
-        samples: int = typer.Option(None, "--samples", "-n", help="Candidates for fewshot-sc (default 5)."),
-        shots: int = typer.Option(None, "--shots", "-k", help="Few-shot examples (default 5)."),
-        repairs: int = typer.Option(None, "--repairs", help="Self-correction rounds on errors (default 1)."),
-        embedder: str = typer.Option(None, "--embedder", help="Question embedder: default, lexical, st:FOLDER."),
-        row_cap: int = typer.Option(None, "--row-cap", help="Rows compared per query (default 100000)."),
-        timeout: float = typer.Option(None, "--timeout", help="Time limit per query execution, seconds."),
         config_file: str = typer.Option(None, "--config", help="YAML file of settings (flags override it)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        settings: dict | None = None,
     ) -> None:
         """Execution accuracy of a strategy on Spider (by hardness, with CIs, latency and cost); resumable."""
         from ..sql.runner import evaluate_spider
 
-        cfg = _config(config_file, strategy=strategy, model=model, samples=samples, shots=shots, repairs=repairs,
-                      embedder=embedder, row_cap=row_cap, timeout_s=timeout)
+        cfg = _config(config_file, settings)
         with progress() as bar:
             task = bar.add_task(f"sql eval {cfg.describe()}", total=None)
             correct = [0, 0]
