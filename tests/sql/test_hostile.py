@@ -127,3 +127,32 @@ def test_a_request_deadline_bounds_every_query(bookshop):
     with SafeDatabase(bookshop, timeout_s=10, deadline=time.monotonic() - 1) as db:
         with pytest.raises(SQLTimeoutError, match="request"):
             db.execute("SELECT 1")
+
+
+def test_a_request_deadline_stops_candidates_and_repairs(bookshop):
+    """A server request's deadline: the hostile query is cut at the deadline, and no sample or repair that
+    would run more model-written SQL starts after it."""
+    from llmopt.sql.config import SQLConfig
+    from llmopt.sql.pipeline import TextToSQL
+    from llmopt.testing import FakeLLM
+
+    endless = " 1 FROM (WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n)"
+    llm = FakeLLM([endless])  # every candidate and every repair writes the endless query
+    config = SQLConfig(strategy="fewshot-sc", shots=0, samples=5, repairs=2, timeout_s=30)
+    answer = TextToSQL(config, None, llm).ask("How many?", bookshop, deadline=time.monotonic() + 0.5)
+    assert answer.error and ("longer than" in answer.error or "time limit" in answer.error)
+    assert len(llm.calls) == 1  # the first candidate only: 5 candidates x 3 tries without the deadline
+
+
+def test_sql_run_refuses_bad_timeouts_in_one_line(bookshop, capsys):
+    from llmopt.cli.main import main
+
+    for value in ("nan", "inf", "0", "-1"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["sql", "run", "--db", str(bookshop), "SELECT 1", "--timeout", value])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 1 and "--timeout 10" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sql", "eval", "--spider", str(bookshop.parent), "--timeout", "nan", "--strategy", "zero"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 1 and "timeout_s" in err and len(err.splitlines()) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,9 @@ class Pipelines:
         key = "sql:" + config.model_dump_json()
         entry = self._cached(key, lambda: TextToSQL(config, self.sql_pool(config) if config.uses_examples else None,
                                                     self.model(config.model)))
-        return sql_reply(entry.pipeline.ask(question, self.db))
+        # the request's limit bounds every query, so a worker is free soon after its 504 whatever the SQL does
+        deadline = time.monotonic() + self.config.limits.timeout_s
+        return sql_reply(entry.pipeline.ask(question, self.db, deadline=deadline))
 
     def sql_pool(self, config):
         from ..sql.examples import ExamplePool, SQLExample, load_examples

@@ -107,19 +107,23 @@ class TextToSQL:
             self._schemas[key] = (schema.to_sql(), schema.identifiers())
         return self._schemas[key]
 
-    def ask(self, question: str, db_path: str | Path, *, exclude_db: str | None = None) -> SQLAnswer:
+    def ask(self, question: str, db_path: str | Path, *, exclude_db: str | None = None,
+            deadline: float | None = None) -> SQLAnswer:
         """Answer one question over one database. exclude_db keeps that database's questions out of the
-        examples (evaluation passes the question's own database)."""
+        examples (evaluation passes the question's own database). deadline (a time.monotonic() value, e.g. a
+        server request's end) bounds every query, and no further candidate or repair starts after it."""
         started = time.perf_counter()
         self._model_wall_s = 0.0
         cfg = self.config
-        with SafeDatabase(db_path, timeout_s=cfg.timeout_s) as db:
+        with SafeDatabase(db_path, timeout_s=cfg.timeout_s, deadline=deadline) as db:
             schema_sql, identifiers = self.schema(db)
             calls: list[Generation] = []
             preliminary, examples = self._examples(question, schema_sql, identifiers, exclude_db, db, calls)
             messages = self._fit(build_messages(schema_sql, question, examples, cfg.reasoning), examples,
                                  schema_sql, question)
-            candidates = [self._candidate(db, messages, i, calls) for i in range(cfg.candidates)]
+            candidates = [self._candidate(db, messages, 0, calls)]
+            while len(candidates) < cfg.candidates and not _past(deadline):
+                candidates.append(self._candidate(db, messages, len(candidates), calls))
             winner = self._vote(candidates)
             answer = self._answer(db, question, candidates, winner, calls)
         answer.examples, answer.preliminary_sql = examples, preliminary
@@ -158,7 +162,7 @@ class TextToSQL:
         calls.append(gen)
         candidate = Candidate(extract_sql(gen.text, not cfg.reasoning), temperature, seed, gen.text[:RAW_TEXT_CHARS])
         self._run(db, candidate)
-        while candidate.error and candidate.repairs < cfg.repairs:
+        while candidate.error and candidate.repairs < cfg.repairs and not _past(db.deadline):
             gen = self._generate(repair_messages(messages, candidate.sql, candidate.error), temperature, seed,
                                  cfg.reasoning)
             calls.append(gen)
@@ -215,6 +219,10 @@ class TextToSQL:
                                      temperature=temperature, seed=seed, stop=() if reasoning else STOP_DIRECT)
         finally:
             self._model_wall_s += time.perf_counter() - started
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 class MemoLLM:
