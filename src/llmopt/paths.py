@@ -7,9 +7,12 @@ from pathlib import Path
 
 
 def home() -> Path:
-    """The root folder for indexes, caches, converted models and the run log."""
+    """The root folder for indexes, caches, converted models and the run log; created owner-only (0700), since
+    the run log and caches may hold prompts and documents."""
     root = Path(os.environ.get("LLMOPT_HOME") or Path.home() / ".llmopt").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, exist_ok=True)
     return root
 
 
@@ -35,6 +38,18 @@ def runlog_path() -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
     return home() / "runlog.db"
+
+
+def create_private(path: Path) -> None:
+    """Make `path` an owner-only (0600) file, creating it empty when missing: for files that may hold secrets
+    or prompts (the run log; SQLite gives its -wal and -shm files the same mode)."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    if os.stat(path).st_mode & 0o077:
+        try:  # an older file, made before llmopt created it private
+            os.chmod(path, 0o600)
+        except OSError:
+            pass  # not ours to change (LLMOPT_RUNLOG naming someone else's file)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -15,7 +15,6 @@ from .paths import home
 from .types import Generation
 
 DEFAULT_TABLE = Path(__file__).with_name("prices.yaml")
-LOCAL_ENGINES = ("llamacpp", "hf", "fake")
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,9 +50,10 @@ def api_prices(model_name: str) -> dict[str, float] | None:
 _warned: set[str] = set()
 
 
-def cost_of(gen: Generation, device: str = "cpu") -> float:
-    """USD for one call: compute time for local engines, tokens for priced API models."""
-    if gen.engine in LOCAL_ENGINES:
+def cost_of(gen: Generation, *, local: bool, device: str = "cpu") -> float:
+    """USD for one call: compute time for a local engine (the backend says whether it is one: `LLM.is_local`),
+    tokens for priced API models."""
+    if local:
         return gen.compute_s * local_rate_per_s(device)
     name = gen.model.split(":", 1)[-1].split("@", 1)[0]
     prices = api_prices(name)

@@ -40,3 +40,21 @@ def test_a_call_extending_the_previous_one_reuses_it(tiny_hf):
     longer = cache.generate(tiny_hf, Prompt(base + "Intermediate answer:"), max_tokens=4, logprobs=True)
     assert longer.cached_prompt_tokens >= len(tiny_hf.tokenize(base)) - 2
     assert longer.token_logprobs and len(longer.token_logprobs) == longer.completion_tokens
+
+
+def test_the_run_log_row_is_the_cached_calls_final_usage(tiny_hf):
+    """The row is written once, after the restored prefix and its preparation time are counted."""
+    import sqlite3
+
+    from llmopt.paths import runlog_path
+
+    a = "system: answer from documents. " * 12 + "Example: revenue grew 12% in 2023. "
+    cache = PrefixCache(min_tokens=8)
+    cache.generate(tiny_hf, _prompt(a, "Question: what grew?"), max_tokens=4)
+    gen = cache.generate(tiny_hf, _prompt(a, "Question: when did it grow?"), max_tokens=4)
+    row = sqlite3.connect(runlog_path()).execute(
+        "SELECT prompt_tokens, cached_prompt_tokens, completion_tokens, latency_s, compute_s, cost_usd FROM calls"
+        " ORDER BY id DESC LIMIT 1").fetchone()
+    assert gen.cached_prompt_tokens > 0
+    assert row == (gen.prompt_tokens, gen.cached_prompt_tokens, gen.completion_tokens, gen.latency_s,
+                   gen.compute_s, gen.cost_usd)

@@ -1,6 +1,8 @@
 """The prefix cache keeps shared prefixes across interleaved questions; the fake backend shows it through
 cached_prompt_tokens (its built-in reuse only covers the previous prompt)."""
 
+import pytest
+
 from llmopt.rag.api import Asker
 from llmopt.rag.config import AskConfig
 from llmopt.rag.demos import DemoPool
@@ -71,11 +73,39 @@ def test_entries_are_bounded_least_recently_used_first():
 
 
 def test_engines_without_local_state_run_uncached():
-    from llmopt.rag.prefix_cache import engine_state
-
-    class Remote(FakeLLM):
+    class Remote(FakeLLM):  # declared the way a remote backend declares itself
         engine = "openai"
+        is_local = False
+        thread_safe = True
+        state_adapter = None
 
     llm = Remote(["x"])
     gen = PrefixCache().generate(llm, build_prompt(llm, load_template("basic"), "Which?"), max_tokens=4)
-    assert engine_state(llm) is None and gen.text == "x"
+    assert llm.engine_state() is None and gen.text == "x"
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_run_log_records_what_the_answers_report(retriever, cache):
+    """One row per call, with the call's final usage: the log's token, compute and cost sums equal the answers'
+    usage whether or not a prefix snapshot was restored (the log used to miss the cache's share)."""
+    import sqlite3
+
+    from llmopt.paths import runlog_path
+    from llmopt.runlog import finish_run, start_run
+
+    run = start_run("pytest drag")
+    llm = FakeLLM(["x"], seconds_per_token=1e-3)
+    with_a, with_b = _askers(llm, retriever, cache=cache)
+    answers = [with_a.ask("Who founded Harbor Labs?"), with_b.ask("Who founded Blue Finch Robotics?"),
+               with_a.ask("What does Blue Finch Robotics build?")]
+    finish_run("ok", run)
+    logged = sqlite3.connect(runlog_path()).execute(
+        "SELECT COUNT(*), SUM(prompt_tokens), SUM(cached_prompt_tokens), SUM(completion_tokens), SUM(compute_s),"
+        " SUM(cost_usd) FROM calls WHERE run_id = ?", (run,)).fetchone()
+    usage = [a.usage for a in answers]
+    assert logged[:4] == (sum(u.calls for u in usage), sum(u.prompt_tokens for u in usage),
+                          sum(u.cached_prompt_tokens for u in usage), sum(u.completion_tokens for u in usage))
+    assert logged[4:] == pytest.approx((sum(u.compute_s for u in usage), sum(u.cost_usd for u in usage)),
+                                        rel=1e-12, abs=0)
+    if cache:
+        assert usage[2].cached_prompt_tokens > 100  # the third call did restore a snapshot

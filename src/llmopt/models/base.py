@@ -1,24 +1,44 @@
 """The one interface every LLM backend implements.
 
-A backend implements `_complete` (a prompt string in, a Generation out) and, where the engine has a native chat
-API, `_chat`. The public methods here add what every call needs: the context-length check, cost, the run log,
-and a Generation that always says which engine answered.
+A backend is an LLM subclass that declares what callers may rely on (`engine`, `is_local`, `thread_safe`,
+`runs_packs`, `state_adapter`), loads itself from a spec (`load`), and implements `_complete` (a prompt string in,
+a Generation out) and, where the engine has a native chat API, `_chat`. The public methods here add what every
+call needs: the context-length check, cost (computed once), one run-log row with the call's final usage, and a
+Generation that always says which engine answered.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import ContextLengthError
 from ..types import Generation
 
+if TYPE_CHECKING:
+    from .spec import ModelSpec
+
 Message = dict[str, Any]  # OpenAI-style {"role": ..., "content": ...}
+
+# prepare(prompt_tokens) -> how many of them the engine holds from before this call (a prefix cache restoring a
+# snapshot); it runs under the engine's lock, and its time is part of the call's latency, compute and cost
+Prepare = Callable[[list[int]], int]
+
+
+class EngineState(Protocol):
+    """What a prefix cache needs from an engine that keeps key/value state between calls."""
+
+    def held_tokens(self) -> Sequence[int]: ...  # the tokens whose key/value the engine holds now, in order
+    def prefill(self, tokens: Sequence[int]) -> None: ...  # hold exactly `tokens`, computing only what is missing
+    def save(self) -> tuple[Any, int]: ...  # a snapshot of what is held, and its size in bytes
+    def load(self, snapshot: Any) -> None: ...
+    def reset(self) -> None: ...  # hold nothing
+    def reused(self, held: int, prompt_tokens: int) -> int: ...  # prompt tokens a call will not recompute
 
 
 @dataclass(frozen=True)
@@ -60,13 +80,31 @@ class Stream:
 class LLM(ABC):
     """A loaded model on one engine."""
 
-    engine: str = "?"
-    supports_logprobs: bool = False
+    engine: ClassVar[str] = "?"  # the spec's engine name (`ENGINE:NAME`); the registry checks they agree
+    supports_logprobs: ClassVar[bool] = False
+    is_local: ClassVar[bool] = True  # runs on this machine: cost = engine-busy seconds x the compute-hour rate
+    thread_safe: ClassVar[bool] = False  # False: calls are serialized (one engine, one state)
+    runs_packs: ClassVar[bool] = False  # runs local model packs, so `default@ENGINE` and `PACK@ENGINE` name it
+    takes_url: ClassVar[bool] = False  # specs read `ENGINE:MODEL@URL` (a remote endpoint)
+    state_adapter: ClassVar[Callable[[Any], EngineState] | None] = None  # built from the model; None: no state
 
     def __init__(self, name: str, context_length: int):
         self.name = name
         self.context_length = context_length
-        self._lock = threading.RLock()  # local engines are not thread-safe; HTTP backends override batching
+        self._lock = contextlib.nullcontext() if self.thread_safe else threading.RLock()
+        self._state: EngineState | None = None
+
+    @classmethod
+    def load(cls, spec: "ModelSpec") -> "LLM":
+        """Load a model from a resolved spec (what `get_model` calls)."""
+        raise NotImplementedError(f"{cls.__name__} does not say how to load a spec; define load(spec)")
+
+    def engine_state(self) -> EngineState | None:
+        """The adapter through which a prefix cache saves and restores this engine's key/value state; None when
+        the engine keeps none here (a remote endpoint caches prefixes server-side)."""
+        if self._state is None and self.state_adapter is not None:
+            self._state = type(self).state_adapter(self)
+        return self._state
 
     # -- identity -----------------------------------------------------------------------------------------
     @property
@@ -105,11 +143,30 @@ class LLM(ABC):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def generate(self, prompt: str, **params: Any) -> Generation:
-        """Complete a raw prompt string."""
+    def generate(self, prompt: str, *, prepare: Prepare | None = None, **params: Any) -> Generation:
+        """Complete a raw prompt string. `prepare(tokens)`, when given, runs first under the engine's lock (a
+        prefix cache restoring state) and returns how many prompt tokens the engine holds from before the call;
+        the Generation counts those as cached and the preparation's time as the call's own."""
         p = GenParams.make(**params)
         prompt, p = self._fit(prompt, p)
-        return self._run(lambda: self._complete(prompt, p), prompt)
+        if prepare is None:
+            return self._run(lambda: self._complete(prompt, p), prompt)
+        return self._run(lambda: self._prepared(prompt, p, prepare), prompt)
+
+    def _prepared(self, prompt: str, p: GenParams, prepare: Prepare) -> Generation:
+        started = time.perf_counter()
+        tokens = self.tokenize(prompt)
+        reused = prepare(tokens)
+        prepared_s = time.perf_counter() - started
+        gen = self._complete_tokens(prompt, tokens, p)
+        return replace(gen, cached_prompt_tokens=reused, latency_s=gen.latency_s + prepared_s,
+                       compute_s=gen.compute_s + prepared_s,
+                       prefill_s=None if gen.prefill_s is None else gen.prefill_s + prepared_s)
+
+    def _complete_tokens(self, prompt: str, tokens: list[int], params: GenParams) -> Generation:
+        """Complete a prompt whose tokens are known, from the state `prepare` left (engines that keep no state
+        between calls, like transformers, read it from their engine-state adapter)."""
+        return self._complete(prompt, params)
 
     def chat(self, messages: Sequence[Message], **params: Any) -> Generation:
         """Answer a conversation (OpenAI-style messages) using the model's chat template."""
@@ -159,7 +216,8 @@ class LLM(ABC):
         raise NotImplementedError(f"{self.engine} cannot detokenize; drop --truncate")
 
     def _run(self, call, prompt: str) -> Generation:
-        from ..runlog import log_generation  # the run log imports nothing from here; keep startup light
+        """Make the call under the engine's lock, price it once, and log it once with its final usage."""
+        from ..runlog import log_generation  # imported on first call: keeps `import llmopt.models` light
 
         started = time.perf_counter()
         try:
@@ -187,12 +245,8 @@ class LLM(ABC):
         from ..pricing import cost_of
 
         if not gen.cost_usd:
-            gen.cost_usd = cost_of(gen)
+            gen.cost_usd = cost_of(gen, local=self.is_local)
         return gen
-
-
-def prompt_hash(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -203,12 +257,3 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
         i += 1
     return i
 
-
-@dataclass
-class Timer:
-    """Wall and engine-busy seconds of one call."""
-
-    started: float = field(default_factory=time.perf_counter)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started

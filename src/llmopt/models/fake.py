@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..types import Generation
 from .base import LLM, GenParams, common_prefix_length
@@ -22,9 +23,35 @@ Script = Sequence[str] | Callable[[str, GenParams], str]
 _WORD = re.compile(r"\S+|\s+")
 
 
+class FakeState:
+    """The fake backend 'holds' its previous prompt's tokens, like an engine's built-in reuse."""
+
+    def __init__(self, llm: "FakeLLM"):
+        self.llm = llm
+
+    def held_tokens(self) -> Sequence[int]:
+        return self.llm._previous
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        self.llm._previous = list(tokens)
+
+    def save(self) -> tuple[Any, int]:
+        return list(self.llm._previous), 8 * len(self.llm._previous)
+
+    def load(self, snapshot: Any) -> None:
+        self.llm._previous = list(snapshot)
+
+    def reset(self) -> None:
+        self.llm._previous = []
+
+    def reused(self, held: int, prompt_tokens: int) -> int:
+        return held
+
+
 class FakeLLM(LLM):
     engine = "fake"
     supports_logprobs = True
+    state_adapter = FakeState
 
     def __init__(self, script: Script = ("ok",), name: str = "scripted", context_length: int = 8192,
                  seconds_per_token: float = 0.0):
@@ -76,6 +103,10 @@ class FakeLLM(LLM):
             token_logprobs=[-0.1 * (i + 1) / len(out) for i in range(len(out))] if params.logprobs else None,
             tokens=out if params.logprobs else None,
         )
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> "FakeLLM":
+        return load(spec)
 
 
 SCRIPTS: dict[str, Script] = {

@@ -18,6 +18,7 @@ from ..errors import ModelSpecError
 from ..paths import models_dir
 from ..types import Generation
 from .base import LLM, GenParams, Message
+from .hf_state import HFState
 from .packs import PACKS, resolve_gguf
 from .spec import ModelSpec
 
@@ -66,6 +67,8 @@ def strip_quantization(model: Any) -> None:
 class HFLLM(LLM):
     engine = "hf"
     supports_logprobs = True
+    runs_packs = True
+    state_adapter = HFState
 
     def __init__(self, folder: str | Path, name: str, *, device: str = "cpu", dtype: str = "float32"):
         import torch
@@ -118,6 +121,36 @@ class HFLLM(LLM):
     def _complete(self, prompt: str, params: GenParams) -> Generation:
         return self._batch([prompt], params)[0]
 
+    def _complete_tokens(self, prompt: str, tokens: list[int], params: GenParams) -> Generation:
+        """A prefix-cached call: generate from the held cache's shared part, then hold the cache it produced."""
+        import torch
+
+        state = self.engine_state()
+        cache, held = state.prefix_cache(tokens)
+        kwargs = self._gen_kwargs(params)
+        if cache is not None:
+            kwargs["past_key_values"] = cache
+        ids = torch.tensor([tokens], device=self.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), output_scores=params.logprobs,
+                                      return_dict_in_generate=True, **kwargs)
+        seconds = time.perf_counter() - started
+        new_ids = out.sequences[0, len(tokens):].tolist()
+        eos = self.tokenizer.eos_token_id
+        if eos in new_ids:
+            new_ids = new_ids[: new_ids.index(eos) + 1]
+        state.keep(out, tokens + new_ids)
+        text, finish = self._finish(new_ids, params)
+        logprobs = None
+        if params.logprobs:
+            logprobs = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)[
+                0, : len(new_ids)].tolist()
+        return Generation(text=text, model=self.model_id, engine=self.engine, prompt_tokens=len(tokens),
+                          cached_prompt_tokens=held, completion_tokens=len(new_ids), latency_s=seconds,
+                          compute_s=seconds, finish_reason=finish, token_logprobs=logprobs,
+                          tokens=[self.tokenizer.decode([t]) for t in new_ids] if logprobs is not None else None)
+
     def _batch(self, prompts: Sequence[str], params: GenParams) -> list[Generation]:
         import torch
 
@@ -167,6 +200,14 @@ class HFLLM(LLM):
             self._price(gen)
             log_generation(gen, model=self.model_id, engine=self.engine, prompt=prompt)
         return gens
+
+    def chat_batch(self, conversations: Sequence[Sequence[Message]], **params: Any) -> list[Generation]:
+        """Conversations rendered with the chat template, answered in one padded batch."""
+        return self.generate_batch([self.apply_chat_template(m) for m in conversations], **params)
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> "HFLLM":
+        return load(spec)
 
     def _stream(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
         import torch

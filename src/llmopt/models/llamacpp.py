@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,58 @@ def requantized(path: Path, quant: str) -> Path:
     return target
 
 
+class LlamaCppState:
+    """llama.cpp's key/value cells of sequence 0 (not the logits, which are recomputed from the last token), with
+    the token ids they hold: what a prefix cache saves and restores."""
+
+    def __init__(self, llm: "LlamaCppLLM"):
+        self.llama = llm.llama
+
+    def held_tokens(self) -> Sequence[int]:
+        return self.llama.input_ids[: self.llama.n_tokens].tolist()
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        held = common_prefix_length(self.held_tokens(), tokens)
+        self.llama.n_tokens = held
+        self.llama._ctx.kv_cache_seq_rm(0, held, -1)
+        if held < len(tokens):
+            self.llama.eval(list(tokens[held:]))
+        self.llama._requires_eval = True  # the logits are not those of `tokens`' last position
+
+    def save(self) -> tuple[Any, int]:
+        import llama_cpp
+
+        ctx = self.llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()  # kept as is: slicing a ctypes array would build a list of ints
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        ids = self.llama.input_ids[: self.llama.n_tokens].copy()
+        return (buffer, written, ids), written + ids.nbytes
+
+    def load(self, snapshot: Any) -> None:
+        import llama_cpp
+
+        buffer, written, ids = snapshot
+        if llama_cpp.llama_state_seq_set_data(self.llama._ctx.ctx, buffer, written, 0) != written:
+            self.reset()  # a failed restore leaves nothing half-loaded: the call recomputes everything
+            return
+        self.llama.input_ids[: len(ids)] = ids
+        self.llama.n_tokens = len(ids)
+        self.llama._requires_eval = True
+
+    def reset(self) -> None:
+        self.llama.reset()
+        self.llama._ctx.kv_cache_seq_rm(0, 0, -1)
+
+    def reused(self, held: int, prompt_tokens: int) -> int:
+        return min(held, prompt_tokens - 1)  # llama.cpp re-evaluates the last token to get fresh logits
+
+
 class LlamaCppLLM(LLM):
     engine = "llamacpp"
     supports_logprobs = True
+    runs_packs = True
+    state_adapter = LlamaCppState
 
     def __init__(self, path: str | Path, name: str, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_batch: int = 512):
@@ -201,6 +251,10 @@ class LlamaCppLLM(LLM):
 
     def close(self) -> None:
         self.llama.close()
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> "LlamaCppLLM":
+        return load(spec)
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -9,7 +9,6 @@ Bounded concurrency for batches, a timeout per request, retries with exponential
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from ..errors import ConfigError, EndpointError
+from ..redact import redact
 from ..types import Generation
 from .base import LLM, GenParams, Message
 from .spec import ModelSpec
@@ -31,6 +31,9 @@ RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 class OpenAIHTTP(LLM):
     engine = "openai"
     supports_logprobs = True
+    is_local = False  # priced per token (prices.yaml "api")
+    thread_safe = True  # requests may overlap; the server does the batching
+    takes_url = True
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None, *, timeout: float = 60.0,
                  retries: int = 3, concurrency: int = 8, context_length: int = 32768, backoff_s: float = 0.5):
@@ -42,11 +45,15 @@ class OpenAIHTTP(LLM):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=self.base_url, headers=headers,
                                     timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
-        self._lock = contextlib.nullcontext()  # requests may overlap; the server does the batching
+        self.shown_url = redact(self.base_url)  # what ids and messages show: a key in the URL is masked
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> "OpenAIHTTP":
+        return load(spec)
 
     @property
     def model_id(self) -> str:
-        return f"openai:{self.name}@{self.base_url}"
+        return f"openai:{self.name}@{self.shown_url}"
 
     # tokens: the server counts them exactly (usage); locally we only need a conservative estimate
     def tokenize(self, text: str) -> list[int]:
@@ -61,7 +68,7 @@ class OpenAIHTTP(LLM):
         try:
             return response.json()
         except json.JSONDecodeError as exc:
-            raise EndpointError(f"{self.base_url}{path} answered with non-JSON ({response.text[:120]!r})") from exc
+            raise EndpointError(f"{self.shown_url}{path} answered with non-JSON ({response.text[:120]!r})") from exc
 
     def _request(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
         last, last_response = "", None
@@ -84,7 +91,7 @@ class OpenAIHTTP(LLM):
                 continue
             raise self._client_error(path, response)
         raise EndpointError(
-            f"{self.base_url}{path} failed after {self.retries + 1} attempts ({last}); "
+            f"{self.shown_url}{path} failed after {self.retries + 1} attempts ({last}); "
             "check that the server is running and the URL (openai:MODEL@URL or OPENAI_BASE_URL) is right"
         )
 
@@ -99,14 +106,14 @@ class OpenAIHTTP(LLM):
     def _client_error(self, path: str, response: httpx.Response) -> EndpointError:
         message = _error_message(response)
         if response.status_code in (401, 403):
-            return EndpointError(f"{self.base_url} refused the API key (HTTP {response.status_code}: {message}); "
+            return EndpointError(f"{self.shown_url} refused the API key (HTTP {response.status_code}: {message}); "
                                  "set LLMOPT_OPENAI_API_KEY or OPENAI_API_KEY")
         if response.status_code == 404:
-            return EndpointError(f"{self.base_url}{path}: not found (HTTP 404: {message}); check the model name "
+            return EndpointError(f"{self.shown_url}{path}: not found (HTTP 404: {message}); check the model name "
                                  f"'{self.name}' and that the URL ends in /v1")
         if "context" in message.lower() and "length" in message.lower():
             return EndpointError(f"prompt too long for {self.model_id}: {message}")
-        return EndpointError(f"{self.base_url}{path} answered HTTP {response.status_code}: {message}")
+        return EndpointError(f"{self.shown_url}{path} answered HTTP {response.status_code}: {message}")
 
     # -- completion and chat ------------------------------------------------------------------------------
     def _body(self, params: GenParams) -> dict[str, Any]:
@@ -200,6 +207,11 @@ class OpenAIHTTP(LLM):
 
 
 def _error_message(response: httpx.Response) -> str:
+    """The server's own message, with any key it echoes masked."""
+    return redact(_server_message(response))
+
+
+def _server_message(response: httpx.Response) -> str:
     try:
         data = response.json()
     except (json.JSONDecodeError, ValueError):

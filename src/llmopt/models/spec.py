@@ -10,24 +10,28 @@
     fake:SCRIPT                     the scripted test backend
 
 Options follow a "?" as query parameters, e.g. llamacpp:smollm2-135m?quant=q8_0&n_ctx=4096.
+
+Engines are whatever the registry knows (models/registry.py: the built-in backends and those installed through
+the `llmopt.backends` entry-point group); each backend class says whether it runs model packs (`NAME@ENGINE`)
+and whether its specs carry an endpoint URL (`ENGINE:MODEL@URL`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from ..errors import ModelSpecError
 
-LOCAL_ENGINES = ("llamacpp", "hf")
-ENGINES = ("llamacpp", "hf", "openai", "fake")
+_ENGINE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]+")  # two characters at least: "C:\\..." is a Windows path
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     engine: str | None  # None: the pack's default engine
     name: str  # pack name, path, hub id, or remote model name
-    base_url: str | None = None  # openai only
+    base_url: str | None = None  # backends that take a URL only
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     raw: str = ""
 
@@ -37,45 +41,33 @@ class ModelSpec:
 
 def parse_spec(text: str) -> ModelSpec:
     """Parse a model spec string; raises ModelSpecError with the grammar when it cannot."""
+    from .registry import backend, pack_engines
+
     raw = (text or "").strip()
     if not raw:
         raise ModelSpecError("empty model spec; use e.g. 'default', 'llamacpp:smollm2-135m' or 'openai:MODEL@URL'")
-    body, options = _split_options(raw)
-    engine, sep, rest = body.partition(":")
-    if sep and engine in ENGINES and not _looks_like_windows_drive(engine):
-        if engine == "openai":
-            model, _, url = rest.partition("@")
+    engine, sep, rest = raw.partition(":")
+    if sep and _ENGINE_NAME.fullmatch(engine) and not rest.startswith("//"):
+        if backend(engine, spec=raw).takes_url:  # MODEL[?options]@URL: a "?" inside the URL belongs to the URL
+            model_part, _, url = rest.partition("@")
+            model, options = _split_query(model_part)
             if not model:
-                raise ModelSpecError(f"'{raw}': name the remote model, e.g. openai:granite-3.3-8b@http://127.0.0.1:8000/v1")
-            return ModelSpec("openai", model, url or None, options, raw)
-        if not rest:
+                raise ModelSpecError(f"'{raw}': name the remote model, e.g. {engine}:granite-3.3-8b@http://127.0.0.1:8000/v1")
+            return ModelSpec(engine, model, url or None, options, raw)
+        body, options = _split_query(rest)
+        if not body:
             raise ModelSpecError(f"'{raw}': name a model after '{engine}:'")
-        return ModelSpec(engine, rest, None, options, raw)
-    if sep and "://" not in body and "/" not in engine and engine not in ENGINES:
-        raise ModelSpecError(f"unknown engine '{engine}' in '{raw}'; engines: {', '.join(ENGINES)}")
+        return ModelSpec(engine, body, None, options, raw)
+    body, options = _split_query(raw)
     name, at, engine_override = body.rpartition("@") if "@" in body else (body, "", "")
     if at:
-        if engine_override not in LOCAL_ENGINES:
-            raise ModelSpecError(
-                f"'{raw}': after '@' name a local engine ({', '.join(LOCAL_ENGINES)}), e.g. default@hf"
-            )
+        local = pack_engines()
+        if engine_override not in local:
+            raise ModelSpecError(f"'{raw}': after '@' name a local engine ({', '.join(local)}), e.g. default@hf")
         return ModelSpec(engine_override, name, None, options, raw)
     return ModelSpec(None, body, None, options, raw)
-
-
-def _split_options(raw: str) -> tuple[str, dict[str, str]]:
-    """Options follow "?"; in an openai spec a "?" inside the endpoint URL belongs to the URL."""
-    if raw.startswith("openai:") and "@" in raw:
-        model, _, url = raw.partition("@")
-        body, options = _split_query(model)
-        return f"{body}@{url}", options
-    return _split_query(raw)
 
 
 def _split_query(text: str) -> tuple[str, dict[str, str]]:
     body, _, query = text.partition("?")
     return body, dict(parse_qsl(query, keep_blank_values=True))
-
-
-def _looks_like_windows_drive(engine: str) -> bool:
-    return len(engine) == 1
