@@ -1,14 +1,17 @@
 """Kill test: `llmopt ingest` in a subprocess is SIGKILLed in the middle of writing a changed file. Search must
-never show the half-written version, and the next run must leave the index equal to a clean ingest."""
+never show the half-written version, and the next run must leave the index equal to a clean ingest, also when the
+file was edited again before that run (then only Index.recover() can delete the half-written rows: the write path
+deletes leftovers of the version it writes, and the new edit is another version)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from llmopt.index import open_index
+from llmopt.index import Index, open_index
 from llmopt.ingest import IngestConfig, ingest
 
 pytestmark = pytest.mark.integration
@@ -34,7 +37,7 @@ def snapshot(spec):
         return sorted((r["chunk_id"], r["source"], r["type"], r["page"], r["text"]) for r in idx.store.query_all())
 
 
-def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path):
+def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path, monkeypatch):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# A\n\nUnchanged first file.")
@@ -59,6 +62,10 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path):
         assert not any("newword" in h.chunk.text for h in hits)
         assert idx.manifest.get(str(docs / "new.md")) is None
 
+    (docs / "big.md").write_text(big("newer"))  # edited again before the next run: yet another version
+    unrecovered = str(tmp_path / "unrecovered")
+    shutil.copytree(index, unrecovered)  # the same wreckage, for the control below
+
     report = ingest([docs], index, config=CONFIG)  # the next run, in this process: the killed one is gone
     assert report.ok and report.recovered == 1 and report.count("updated") == 1 and report.count("added") == 1
     clean = str(tmp_path / "clean")
@@ -66,3 +73,11 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_ingest(tmp_path):
     assert snapshot(index) == snapshot(clean)
     with open_index(index) as idx:
         assert idx.manifest.dirty() == [] and idx.info()["rows_in_store"] == idx.info()["chunks"]
+        assert not idx.store.count(f'version == "{pending[0]}"')
+
+    # control: without recover()'s purge the same run leaves the half-written rows, so the checks above can fail
+    monkeypatch.setattr(Index, "recover", lambda self: self.manifest.dirty())
+    assert ingest([docs], unrecovered, config=CONFIG).ok
+    with open_index(unrecovered, recover=False) as idx:
+        assert idx.store.count(f'version == "{pending[0]}"') > 0
+    assert snapshot(unrecovered) != snapshot(clean)
