@@ -1,7 +1,10 @@
-"""Confidence intervals that any evaluation can reuse: percentile bootstrap of a mean and of a paired difference.
+"""Confidence intervals, one method for every report: percentile bootstrap of a mean and of a paired difference.
 
-Pure functions over lists of numbers (0/1 correctness, scores, latencies); deterministic for a given seed, so a
-report regenerated from the same results shows the same intervals.
+The lab, `llmopt eval`, `llmopt sql eval`, fine-tuning and distillation all take their intervals from here
+(directly, or through llmopt.metrics.score), so "acc [low, high]" means the same thing in every report. Pure
+functions over lists of numbers (0/1 correctness, scores, latencies); deterministic for a given seed, so a report
+regenerated from the same results shows the same intervals. An empty list gives NaN for the mean and both bounds:
+there is nothing to estimate, and a NaN cannot pass for a measured zero.
 
     mean, low, high = bootstrap_ci([1, 0, 1, 1])
     diff, low, high = paired_bootstrap_ci(system_b, system_a)    # b - a on the same questions

@@ -15,7 +15,7 @@ def toy_stages(monkeypatch):
 
     @registry.stage("good", order=1, budget_s=1, description="a stage that works")
     def good(ctx: LabContext) -> StageResult:
-        from llmopt.lab.plots import bar_chart
+        from llmopt.report import bar_chart
 
         plot = bar_chart(ctx.path("plots", "good.png"), ["a", "b"], {"speed": [1.0, 2.0]}, "t", "y")
         return StageResult("works", [Table(["x"], [[1]])], [("speed", plot)],

@@ -182,7 +182,7 @@ def test_pictures_are_served_from_the_index_images_folder_only(start, tmp_path, 
 
 
 def test_reports_are_listed_and_their_plots_served(start, tmp_path):
-    from llmopt.lab.report import Section, write_report
+    from llmopt.report import Section, write_report
 
     plot = tmp_path / "reports" / "plot.png"
     plot.parent.mkdir()

@@ -24,7 +24,7 @@ def demo(tmp_path_factory):
     from llmopt.demo import write_demo_data
     from llmopt.demo.qa import TEXT_DOCUMENTS
     from llmopt.ingest import ingest
-    from llmopt.lab.report import Section, write_report
+    from llmopt.report import Section, write_report
 
     root = tmp_path_factory.mktemp("serve")
     with pytest.MonkeyPatch.context() as mp:

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from llmopt.lab.registry import LadderRow, Table
-from llmopt.lab.report import Section, write_report
+from llmopt.report import LadderRow, Section, Table, write_report
 from llmopt.serve.errors import ApiError
 from llmopt.serve.reports import Reports
 

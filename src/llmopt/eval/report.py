@@ -1,4 +1,4 @@
-"""report.md / report.html of a sweep, written with the shared writer (llmopt.lab.report) from summary.json:
+"""report.md / report.html of a sweep, written with the shared writer (llmopt.report) from summary.json:
 the configuration table, quality against effective context per strategy and per model with the optimal
 frontier, quality against latency and against cost (Pareto), retrieval recall@k, paired differences, and the
 allocation model with predicted against measured quality on held-out configurations."""
@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from ..lab.plots import bar_chart, parity, scatter
-from ..lab.registry import Table
-from ..lab.report import Section, write_report
+from ..report import Section, Table, bar_chart, parity, scatter, write_report
 
 NAMES = {"acc": "Acc", "f1": "F1", "em": "EM"}
 

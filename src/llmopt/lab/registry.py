@@ -5,7 +5,10 @@ llmopt/lab/stages/, registered with @stage; adding a rung to the lab is a one-fi
     def run(ctx: LabContext) -> StageResult: ...
 
 `budget_s` documents how long the stage should take in full mode (quick mode should be a fraction of it);
-bench/lab_stages.py measures it.
+`llmopt lab --list` shows it, and the report gives each stage's measured seconds beside its title.
+
+Tables and ladder rows are the report package's (llmopt.report), re-exported here because they are what a stage
+returns.
 """
 
 from __future__ import annotations
@@ -18,29 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..report import LadderRow, Table
 
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[list[Any]]
-    caption: str = ""
-
-
-@dataclass
-class LadderRow:
-    """One configuration on the optimization ladder, measured on a stated question set."""
-
-    rung: str  # e.g. "baseline prompt", "RAG", "DRAG", "fine-tuned"
-    config: str  # what exactly ran, e.g. "drag k=5 m=2 default@llamacpp"
-    metric: str  # e.g. "acc", "f1", "execution_accuracy"
-    value: float
-    ci_low: float | None = None
-    ci_high: float | None = None
-    latency_s: float | None = None  # mean per question
-    cost_usd: float | None = None  # mean per question
-    n: int = 0
-    stage: str = ""
+__all__ = ["LabContext", "LadderRow", "Stage", "StageResult", "Table", "get_stage", "stage", "stages"]
 
 
 @dataclass

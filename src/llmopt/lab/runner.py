@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, LlmoptError
-from .registry import LabContext, LadderRow, Stage, get_stage, stages
-from .report import Section, write_report
+from ..report import LadderRow, Section, write_report
+from .registry import LabContext, Stage, get_stage, stages
 
 
 @dataclass
@@ -73,9 +73,9 @@ def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-rep
                 row.stage = row.stage or stage.name
             result.ladder += outcome.ladder
             result.metrics[stage.name] = outcome.metrics
-        except (LlmoptError, Exception) as exc:  # one failing stage must not lose the others' results
+        except Exception as exc:  # any failure, a bug included: one failing stage must not lose the others' results
             section.status, section.error = "error", f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, LlmoptError):
+            if not isinstance(exc, LlmoptError):  # a bug: show where it happened
                 section.summary = "```\n" + traceback.format_exc(limit=6) + "\n```"
         section.seconds = time.perf_counter() - started
         result.sections.append(section)

@@ -1,17 +1,22 @@
-"""Reading answers out of model text, leniently (a 135M model often breaks the format), and comparing them."""
+"""Reading answers out of model text, leniently (a 135M model often breaks the format).
+
+Comparing answers is llmopt.metrics's job (SQuAD normalization, EM, F1, Acc); `normalize` here is its
+normalize_answer, the key under which rag's voting and demonstration matching compare answers and questions.
+"""
 
 from __future__ import annotations
 
 import re
-import string
+
+from ..metrics import normalize_answer as normalize
+
+__all__ = ["FINAL_MARKERS", "after_marker", "clean", "first_answer", "lines", "normalize", "parse_answer"]
 
 FINAL_MARKERS = ("so the final answer is:", "so the final answer is", "the final answer is:", "final answer:",
                  "the final answer is", "the answer is:", "the answer is")
 # "The answer to this question is: X", "Answer to the question: X"
 _ANSWER_IS = re.compile(r"\banswer(?: to (?:this|the|your) question)?(?: is)?\s*:\s*(?=\S)", re.IGNORECASE)
 _PREFIXES = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer|a)\s*[:\-]\s*(?:\*\*)?", re.IGNORECASE)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”")
 
 
 def clean(text: str) -> str:
@@ -66,27 +71,3 @@ def first_answer(text: str) -> str:
         if said:
             return clean(line[said.end():])
     return clean(found[0]) if found else ""
-
-
-def normalize(text: str) -> str:
-    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
-    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCT))
-    return " ".join(text.split())
-
-
-def matches(prediction: str, gold: str) -> bool:
-    """Exact match after normalisation, or the gold answer appearing as whole words inside the prediction."""
-    p, g = normalize(prediction), normalize(gold)
-    return bool(g) and (p == g or f" {g} " in f" {p} ")
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """SQuAD token F1 between normalised answers (partial credit for "12,400 euros" against "EUR 12,400")."""
-    from collections import Counter
-
-    p, g = normalize(prediction).split(), normalize(gold).split()
-    common = sum((Counter(p) & Counter(g)).values())
-    if not p or not g or not common:
-        return float(p == g)
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)

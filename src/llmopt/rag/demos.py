@@ -22,8 +22,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..jsonl import append_jsonl, read_jsonl, read_rows
+from ..metrics import accuracy
 from ..types import Chunk, Hit
-from .answers import matches, normalize
+from .answers import normalize
 
 Chain = tuple[tuple[str, str], ...]  # (sub-question, intermediate answer) pairs
 
@@ -208,7 +209,7 @@ def generate_chains(pool: DemoPool, solve: Solver, cache_file: Path | None = Non
             continue
         if demo.id not in done:
             answer, chain = solve(demo)
-            ok = bool(chain) and matches(answer, demo.answer)
+            ok = bool(chain) and accuracy(answer, demo.answer) == 1.0
             done[demo.id] = {"id": demo.id, "kept": ok, "answer": answer, "chain": [list(s) for s in chain]}
             _append_chain_cache(cache_file, done[demo.id])
         stats["tried"] += 1

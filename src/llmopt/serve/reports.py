@@ -1,5 +1,5 @@
 """The reports the web page lists: folders holding a report.json written by `llmopt lab` / `llmopt eval`
-(lab/report.py), found under the configured folders. Files are served only from inside a found report's folder,
+(llmopt.report), found under the configured folders. Files are served only from inside a found report's folder,
 only with known suffixes, and never through a link that leads outside (paths are resolved before the check)."""
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..lab.registry import Table
-from ..lab.report import Section
+from ..report import Section, Table
 from ..stats import paired_bootstrap_ci
 from .hardness import LEVELS
 

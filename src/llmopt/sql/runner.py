@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, LlmoptError
+from ..errors import ConfigError, EndpointError
 from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
 from ..paths import atomic_write_text
@@ -121,7 +121,9 @@ def evaluate_one(asker: TextToSQL, task: SQLTask) -> dict:
     started = time.perf_counter()
     try:
         answer = asker.ask(task.question, task.db_path, exclude_db=task.db_id)
-    except (LlmoptError, Exception) as exc:  # a model or prompt failure is this item's error, not the run's
+    except EndpointError:
+        raise  # an unreachable endpoint is the run's failure: stop, so that a re-run retries these questions
+    except Exception as exc:  # anything else, a bug included, is this item's error: the batch goes on
         elapsed = time.perf_counter() - started
         record.update(error=f"{type(exc).__name__}: {exc}", usage=Usage().to_dict(), wall_s=elapsed,
                       latency_s=elapsed)
@@ -197,9 +199,8 @@ def _error_type(error: str) -> str:
 
 
 def write_eval_report(out_dir: Path, summary: dict, records: list[dict]) -> None:
+    from ..report import write_report
     from .report import eval_sections
-
-    from ..lab.report import write_report
 
     write_report(out_dir, "Text-to-SQL evaluation", eval_sections(summary, records),
                  meta={"configuration": summary.get("label", ""), "questions": len(records)})

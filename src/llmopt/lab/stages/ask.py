@@ -11,12 +11,12 @@ questions need).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...metrics import Score, accuracy, f1, score
 from ...paths import atomic_write_text
-from ..plots import scatter
+from ...report import scatter
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 
@@ -73,41 +73,40 @@ def demo_set(ctx: LabContext) -> tuple[list[dict], Path, str]:
     return questions, data / "qa" / "demos.jsonl", index
 
 
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def quality(answers: list, questions: list[dict]) -> tuple[Score, Score, list[bool]]:
+    """Acc and token F1 over the questions (llmopt.metrics, the definitions `llmopt eval` uses, with the same
+    bootstrap interval), and whether each answer counts as correct."""
+    golds = [q["answer"] for q in questions]
+    correct = [accuracy(a.answer, gold) for a, gold in zip(answers, golds)]
+    token_f1 = [f1(a.answer, gold) for a, gold in zip(answers, golds)]
+    return score("acc", correct), score("f1", token_f1), [ok == 1.0 for ok in correct]
 
 
 @stage("ask", order=30, budget_s=900,
        description="demo questions under each strategy: none, RAG, step-by-step, DRAG, IterDRAG, self-consistency")
 def run(ctx: LabContext) -> StageResult:
-    from ...rag.answers import matches, token_f1
     from ...rag.api import Asker, close_retrievers
     from ...rag.config import AskConfig
+    from ...rag.strategy import strategy_class
 
     questions, pool, index = demo_set(ctx)
     rows, ladder, points, records = [], [], {}, []
     for setting in settings(ctx.quick):
+        declared = strategy_class(setting.settings["strategy"])
         extra = {"max_tokens": 16, "step_tokens": 24} if ctx.quick else {"max_tokens": 32}
         config = AskConfig.make(**{**extra, **setting.settings}, model=ctx.model,
-                                index=None if setting.settings["strategy"] == "none" else index,
-                                demos=str(pool) if setting.settings["strategy"] in ("drag", "iterdrag") else None)
+                                index=index if declared.uses_retrieval else None,
+                                demos=str(pool) if declared.uses_demonstrations else None)
         asker = Asker(config)
         answers = [asker.ask(q["question"], question_id=q["id"]) for q in questions]
-        correct = [matches(a.answer, q["answer"]) for a, q in zip(answers, questions)]
+        acc, token_f1, correct = quality(answers, questions)
         records += [{"setting": setting.label, "id": q["id"], "gold": q["answer"], "correct": ok, **a.to_dict()}
                     for a, q, ok in zip(answers, questions, correct)]
-        f1 = [token_f1(a.answer, q["answer"]) for a, q in zip(answers, questions)]
-        rows.append(_row(setting, answers, correct, f1))
-        low, high = wilson(sum(correct), len(correct))
+        rows.append(_row(setting, answers, acc, token_f1))
         mean = lambda key: sum(getattr(a.usage, key) for a in answers) / len(answers)
-        ladder.append(LadderRow(setting.rung, f"{setting.label} {ctx.model}", "acc", sum(correct) / len(correct),
-                                low, high, mean("latency_s"), mean("cost_usd"), len(correct)))
-        points[setting.label] = ([mean("effective_context_tokens")], [sum(correct) / len(correct)])
+        ladder.append(LadderRow(setting.rung, f"{setting.label} {ctx.model}", "acc", acc.value, acc.ci_low,
+                                acc.ci_high, mean("latency_s"), mean("cost_usd"), acc.n))
+        points[setting.label] = ([mean("effective_context_tokens")], [acc.value])
     close_retrievers()
     atomic_write_text(ctx.path("ask", "answers.jsonl"), "".join(json.dumps(r, default=str) + "\n" for r in records))
     plot = scatter(ctx.path("plots", "ask_accuracy_vs_context.png"), points, "Accuracy against effective context",
@@ -124,10 +123,9 @@ def run(ctx: LabContext) -> StageResult:
                        metrics={r[0]: dict(zip(table.columns[1:], r[1:])) for r in rows})
 
 
-def _row(setting: Setting, answers: list, correct: list[bool], f1: list[float]) -> list:
+def _row(setting: Setting, answers: list, acc: Score, token_f1: Score) -> list:
     n = len(answers)
-    low, high = wilson(sum(correct), n)
     mean = lambda key: sum(getattr(a.usage, key) for a in answers) / n
-    return [setting.label, round(sum(correct) / n, 3), f"[{low:.2f}, {high:.2f}]", round(sum(f1) / n, 3),
+    return [setting.label, round(acc.value, 3), f"[{acc.ci_low:.2f}, {acc.ci_high:.2f}]", round(token_f1.value, 3),
             round(mean("effective_context_tokens")), round(mean("cached_prompt_tokens")), round(mean("calls"), 1),
             round(mean("latency_s"), 2), mean("cost_usd"), sum(a.parse_failures for a in answers)]

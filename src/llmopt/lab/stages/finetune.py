@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..plots import bar_chart
+from ...report import bar_chart
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 LORA = {"method": "lora", "lora_r": 16, "lora_alpha": 32, "merge_lora": True}
@@ -94,11 +94,10 @@ def run(ctx: LabContext) -> StageResult:
 
 def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow]]:
     """Fine-tune on corpus questions with their retrieved documents; compare with RAG and DRAG on the base."""
-    from ...rag.answers import matches, token_f1
     from ...rag.api import Asker, close_retrievers
     from ...rag.config import AskConfig
     from ...train.finetune.tasks import rag_task
-    from .ask import demo_set, wilson
+    from .ask import demo_set, quality
 
     questions, pool, index = demo_set(ctx)
     k = 2 if ctx.quick else 3
@@ -111,15 +110,14 @@ def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow
     for label, model, extra in settings:
         asker = Asker(AskConfig.make(model=model, index=str(index), k=k, max_tokens=32, **extra))
         answers = [asker.ask(q["question"], question_id=q["id"]) for q in questions]
-        correct = [matches(a.answer, q["answer"]) for a, q in zip(answers, questions)]
-        f1 = sum(token_f1(a.answer, q["answer"]) for a, q in zip(answers, questions)) / len(questions)
-        n, hits = len(correct), sum(correct)
-        low, high = wilson(hits, n)
+        acc, token_f1, _ = quality(answers, questions)
+        n = acc.n
         latency = sum(a.usage.latency_s for a in answers) / n
         cost = sum(a.usage.cost_usd for a in answers) / n
-        rows.append([label, round(hits / n, 3), f"[{low:.2f}, {high:.2f}]", round(f1, 3), latency, cost])
+        rows.append([label, round(acc.value, 3), f"[{acc.ci_low:.2f}, {acc.ci_high:.2f}]", round(token_f1.value, 3),
+                     latency, cost])
         rung = "fine-tuned + RAG" if model != base else label
         ladder.append(LadderRow(rung, f"{extra['strategy']} k={k} {model}" + (f" ({result.steps} LoRA steps)" if model != base else ""),
-                                "acc", hits / n, low, high, latency, cost, n))
+                                "acc", acc.value, acc.ci_low, acc.ci_high, latency, cost, n))
     close_retrievers()
     return rows, ladder

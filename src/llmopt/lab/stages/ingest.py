@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..plots import bar_chart
+from ...report import bar_chart
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 MODES = ("dense", "sparse", "hybrid")

@@ -7,7 +7,7 @@ Quick mode: the two variants are trained for a few steps and merged linearly and
 
 from __future__ import annotations
 
-from ..plots import bar_chart
+from ...report import bar_chart
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 METHODS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...models.packs import DEFAULT_PACK, PACKS, available
 from ...models.registry import get_model, list_models
 from ...models.speed import measure_speed
-from ..plots import bar_chart
+from ...report import bar_chart
 from ..registry import LabContext, StageResult, Table, stage
 
 

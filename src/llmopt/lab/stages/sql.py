@@ -10,13 +10,13 @@ every strategy is still charged its full latency and cost.
 from __future__ import annotations
 
 from ...demo.sql import write as write_demo_sql
+from ...report import bar_chart, scatter
 from ...sql.config import STRATEGIES, SQLConfig
 from ...sql.examples import ExamplePool
 from ...sql.pipeline import MemoLLM
 from ...sql.report import OVERVIEW_COLUMNS, overview_row, paired_table
 from ...sql.runner import evaluate_tasks, read_results
 from ...sql.spider import load_spider, spider_examples
-from ..plots import bar_chart, scatter
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 QUICK_IDS = ("dev-0000", "dev-0024")  # "How many authors are there?", "How many students are there?"

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ...metrics import f1
 from ..finetune.api import FinetuneResult, Session
 from ..finetune.config import load_config
 from ..finetune.data import Example
-from ..finetune.metrics import token_f1
 from ..finetune.modelio import load_model, load_tokenizer, model_folder
 from ..finetune.prepare import load_split, tokenize_split
 from .compat import check_tokenizers
@@ -142,7 +142,7 @@ def _with_responses(cfg: DistillConfig, examples: list[Example], renderer, out: 
             continue
         answer = next(answers)["answer"]
         if not for_eval and cfg.seq_min_score is not None and example.golds and \
-                token_f1(answer, example.golds) < cfg.seq_min_score:
+                f1(answer, example.golds) < cfg.seq_min_score:
             continue  # the teacher got this one wrong: do not teach it
         result.append(answered([example], [{"answer": answer}])[0])
         kept += 1

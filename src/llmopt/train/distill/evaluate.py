@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ...metrics import Score, answer_scores
 from ..finetune.data import Example
-from ..finetune.metrics import Score, task_scores
 from ..finetune.modelio import folder_size
 from .teacher import answer_batch
 
@@ -82,7 +82,7 @@ def measure_card(spec: str, role: str, examples: list[Example], renderer, cfg) -
         for start in range(0, len(prompts), cfg.teacher_batch_size):
             gens += answer_batch(llm, prompts[start:start + cfg.teacher_batch_size], cfg.eval_max_new_tokens)
         texts = [g.text.strip() for g in gens]
-        scores = task_scores(texts, [e.golds for e in examples]) if examples else {}
+        scores = answer_scores(texts, [e.golds for e in examples], ("em", "f1")) if examples else {}
         prefill, decode = _speed(llm, cfg)
         n = max(1, len(gens))
         return ModelCard(role, spec, llm.model_id, parameter_count(llm), model_size(spec), prefill, decode,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...lab.registry import Table
-from ...lab.report import Section, write_report
 from ...paths import atomic_write_text
+from ...report import Section, Table, write_report
 from ..finetune.report import before_after_table, loss_plot
 
 

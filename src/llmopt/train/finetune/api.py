@@ -214,7 +214,7 @@ def fingerprint(settings: TrainSettings, prepared: Prepared, folder: str) -> str
 
 
 def _eval_from_dict(data: dict) -> EvalResult:
-    from .metrics import Score
+    from ...metrics import Score
 
     scores = {k: Score(**v) for k, v in data.get("scores", {}).items()}
     return EvalResult(data["loss"], data["perplexity"], data["tokens"], data["examples"], scores)

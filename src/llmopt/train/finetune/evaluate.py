@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ...metrics import Score, answer_scores
 from .data import Example
 from .loss import token_loss_sum
-from .metrics import Score, task_scores
 from .packing import collate
 from .template import Renderer, Tokenized
 
@@ -80,5 +80,5 @@ def evaluate(model, tokenizer, renderer: Renderer, examples: list[Example], rows
         prompts = [renderer.prompt_ids(e) for e in scored]
         result.predictions = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                                               batch_size=batch_size)
-        result.scores = task_scores(result.predictions, [e.golds for e in scored])
+        result.scores = answer_scores(result.predictions, [e.golds for e in scored], ("em", "f1"))
     return result

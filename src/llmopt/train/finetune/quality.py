@@ -61,7 +61,10 @@ class DataReport:
         return dict(self.__dict__)
 
 
-def normalize(text: str) -> str:
+def normalize_text(text: str) -> str:
+    """Text for duplicate and overlap detection: lower case, punctuation as spaces, single spaces. Not the answer
+    normalization of llmopt.metrics (which scores answers): articles stay, being part of a text's wording, and
+    punctuation separates words ("Lyon,Porto" is two words) instead of vanishing."""
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
@@ -70,7 +73,7 @@ def example_text(example: Example) -> str:
 
 
 def shingles(text: str) -> set[str]:
-    text = normalize(text)
+    text = normalize_text(text)
     if len(text) <= SHINGLE:
         return {text} if text else set()
     return {text[i:i + SHINGLE] for i in range(len(text) - SHINGLE + 1)}
@@ -133,7 +136,7 @@ def deduplicate(examples: list[Example], threshold: float, report: DataReport) -
     kept = []
     for example in examples:
         text = example_text(example)
-        key = hashlib.sha256(normalize(text).encode()).hexdigest()
+        key = hashlib.sha256(normalize_text(text).encode()).hexdigest()
         if key in exact:
             report.exact_duplicates += 1
             report.note("exact_duplicates", example.where)
@@ -151,13 +154,13 @@ def deduplicate(examples: list[Example], threshold: float, report: DataReport) -
 
 def eval_overlap(train: list[Example], evaluation: list[Example], threshold: float) -> list[tuple[Example, Example]]:
     """(train, eval) pairs whose questions are the same or nearly the same (after normalisation)."""
-    exact = {normalize(e.question): e for e in evaluation}
+    exact = {normalize_text(e.question): e for e in evaluation}
     index = NearDuplicateIndex(threshold)
     for e in evaluation:
         index.add(shingles(e.question))
     pairs = []
     for example in train:
-        question = normalize(example.question)
+        question = normalize_text(example.question)
         if question in exact:
             pairs.append((example, exact[question]))
             continue

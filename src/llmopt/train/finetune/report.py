@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...lab.registry import Table
-from ...lab.report import Section, write_report
 from ...paths import atomic_write_text
+from ...report import Section, Table, pyplot, write_report
 
 
 def before_after_table(before, after) -> Table:
@@ -23,9 +22,7 @@ def before_after_table(before, after) -> Table:
 def loss_plot(path: Path, history: list[dict]) -> Path | None:
     if len(history) < 2:
         return None
-    from ...lab.plots import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
     ax.set_xlabel("optimizer step")

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...metrics import Score, answer_scores, score
 from ...paths import atomic_write_text
-from .metrics import Score, score, task_scores
 
 CITIES = ["Lyon", "Turin", "Gent", "Brno", "Graz", "Malmo", "Bergen", "Aarhus", "Cork", "Bilbao", "Split", "Krakow",
           "Leipzig", "Utrecht", "Basel", "Tampere", "Kaunas", "Riga", "Nantes", "Seville", "Porto", "Bremen", "Pilsen",
@@ -44,7 +44,7 @@ class Task:
     def score(self, predictions: list[str], rows: list[dict]) -> Score:
         if self.metric == "execution_accuracy":
             return execution_accuracy(predictions, rows)
-        return task_scores(predictions, [[r["answer"]] for r in rows])["f1"]
+        return answer_scores(predictions, [[r["answer"]] for r in rows], ("f1",))["f1"]
 
 
 def _sites(rng: random.Random, cities: list[str]) -> list[tuple]:

@@ -1,7 +1,9 @@
-"""The shared report writer: report.md and report.html (plots as PNG files beside them) plus report.json.
+"""The report writer: report.md and report.html (plots as PNG files beside them) plus report.json.
 
-Any command that produces a report (lab, eval, sql eval, distill) builds a list of Sections and calls
-write_report; the HTML is self-contained apart from the PNGs, so a report folder can be copied anywhere.
+Any command that produces a report (lab, eval, sql eval, finetune, distill) builds a list of Sections and calls
+write_report; the HTML is self-contained apart from the PNGs, so a report folder can be copied anywhere. Every
+text that goes in (meta, summaries, table cells, errors) passes through llmopt.redact first: a model spec, a
+command line or a traceback can carry an API key.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import html
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..paths import atomic_write_text
-from .registry import LadderRow, Table
+from ..redact import redact
+from .tables import LadderRow, Table, html_table, ladder_table, markdown_table
 
 
 @dataclass
@@ -28,48 +31,32 @@ class Section:
     error: str | None = None
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
-
-
-def ladder_table(rows: list[LadderRow]) -> Table:
-    def ci(r: LadderRow) -> str:
-        return f"[{_cell(r.ci_low)}, {_cell(r.ci_high)}]" if r.ci_low is not None else "–"
-
-    return Table(
-        ["stage", "rung", "configuration", "metric", "value", "95% CI", "latency s/q", "cost $/q", "n"],
-        [[r.stage, r.rung, r.config, r.metric, r.value, ci(r), r.latency_s, r.cost_usd, r.n] for r in rows],
-        "The optimization ladder: every rung measured on the same questions.",
-    )
-
-
-def _md_table(t: Table) -> str:
-    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
-    for row in t.rows:
-        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |")
-    if t.caption:
-        lines.append(f"\n*{t.caption}*")
-    return "\n".join(lines)
-
-
-def _html_table(t: Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in t.rows
-    )
-    caption = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _rel(path: Path, root: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _scrub(value: Any) -> Any:
+    """A value with every string in it redacted (numbers, None and paths unchanged)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def _scrub_table(t: Table) -> Table:
+    return Table(_scrub(t.columns), [_scrub(row) for row in t.rows], redact(t.caption))
+
+
+def _scrub_section(s: Section) -> Section:
+    return replace(s, title=redact(s.title), summary=redact(s.summary), tables=[_scrub_table(t) for t in s.tables],
+                   plots=[(redact(caption), path) for caption, path in s.plots],
+                   error=redact(s.error) if s.error else s.error)
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -80,16 +67,20 @@ img{max-width:100%;border:1px solid #eee}.error{color:#b00}.meta{color:#666;font
 
 def write_report(out_dir: Path, title: str, sections: list[Section], ladder: list[LadderRow] | None = None,
                  meta: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write report.md, report.html and report.json under out_dir (atomically); return their paths."""
+    """Write report.md, report.html and report.json under out_dir (atomically), secrets redacted; return their
+    paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), **(meta or {})}
+    title = redact(title)
+    meta = _scrub({"generated": time.strftime("%Y-%m-%d %H:%M:%S"), **(meta or {})})
+    sections = [_scrub_section(s) for s in sections]
+    ladder = [replace(r, config=redact(r.config)) for r in ladder or []]
     md = [f"# {title}", "", " · ".join(f"{k}: {v}" for k, v in meta.items()), ""]
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p class='meta'>{html.escape(' · '.join(f'{k}: {v}' for k, v in meta.items()))}</p>"]
     if ladder:
-        md += ["## Ladder", "", _md_table(ladder_table(ladder)), ""]
-        body += ["<h2>Ladder</h2>", _html_table(ladder_table(ladder))]
+        md += ["## Ladder", "", markdown_table(ladder_table(ladder)), ""]
+        body += ["<h2>Ladder</h2>", html_table(ladder_table(ladder))]
     for s in sections:
         took = f" ({s.seconds:.1f} s)" if s.seconds is not None else ""
         md += [f"## {s.title}{took}", ""]
@@ -101,8 +92,8 @@ def write_report(out_dir: Path, title: str, sections: list[Section], ladder: lis
             md += [s.summary, ""]
             body.append("".join(f"<p>{html.escape(p)}</p>" for p in s.summary.split("\n\n")))
         for t in s.tables:
-            md += [_md_table(t), ""]
-            body.append(_html_table(t))
+            md += [markdown_table(t), ""]
+            body.append(html_table(t))
         for caption, path in s.plots:
             rel = _rel(path, out_dir)
             md += [f"![{caption}]({rel})", ""]
@@ -113,7 +104,7 @@ def write_report(out_dir: Path, title: str, sections: list[Section], ladder: lis
     paths = {"md": out_dir / "report.md", "html": out_dir / "report.html", "json": out_dir / "report.json"}
     atomic_write_text(paths["md"], "\n".join(md))
     atomic_write_text(paths["html"], page)
-    data = {"title": title, "meta": meta, "ladder": [asdict(r) for r in (ladder or [])],
+    data = {"title": title, "meta": meta, "ladder": [asdict(r) for r in ladder],
             "sections": [{**asdict(s), "plots": [(c, _rel(p, out_dir)) for c, p in s.plots]} for s in sections]}
     atomic_write_text(paths["json"], json.dumps(data, indent=2, default=str))
     return paths

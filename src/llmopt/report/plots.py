@@ -1,4 +1,4 @@
-"""Small PNG plots for reports (matplotlib, headless)."""
+"""Small PNG plots for reports (matplotlib, headless): grouped bars, scatter with a Pareto frontier, parity."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (imported on first use: matplotlib is slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +18,7 @@ def _pyplot():
 
 def bar_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str) -> Path:
     """Grouped bars: one group per label, one bar per series."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(labels) + 2), 3.6), dpi=110)
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
@@ -40,7 +41,7 @@ def bar_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[floa
 def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
             ylabel: str, logx: bool = False, frontier: bool = False) -> Path:
     """Scatter per series; with frontier=True, the upper-left Pareto line over all points."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     everything = []
     for name, (xs, ys) in points.items():
@@ -70,7 +71,7 @@ def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]
 def parity(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
            ylabel: str) -> Path:
     """Predicted (x) against measured (y) per series, with the y = x line: points on it were predicted exactly."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=110)
     values = [v for xs, ys in points.values() for v in list(xs) + list(ys)]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
