@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ...jsonl import append_jsonl, read_jsonl
 from ..finetune.data import Example
 from ..finetune.loss import causal_lm_parts, selected_hidden
 from ..finetune.packing import collate
@@ -28,24 +29,9 @@ def prompt_key(messages: Sequence[dict]) -> str:
     return hashlib.sha256(json.dumps(list(messages), sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _read_jsonl(path: Path) -> dict[str, dict]:
-    found = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash; it is simply answered again
-            found[row["key"]] = row
-    return found
-
-
 def answer_batch(llm, conversations: list[list[dict]], max_new_tokens: int) -> list:
-    """Greedy answers to several conversations: one padded batch on the hf engine, the backend's own chat
-    batching elsewhere (remote endpoints apply their own chat template)."""
-    if llm.engine == "hf":
-        prompts = [llm.apply_chat_template(m) for m in conversations]
-        return llm.generate_batch(prompts, max_tokens=max_new_tokens, temperature=0.0)
+    """Greedy answers to several conversations through the backend's own chat batching (one padded batch on
+    transformers, concurrent requests to an endpoint, which applies its own chat template)."""
     return llm.chat_batch(conversations, max_tokens=max_new_tokens, temperature=0.0)
 
 
@@ -54,24 +40,20 @@ def teacher_answers(spec: str, prompts: list[list[dict]], cache: Path, *, max_ne
     """The teacher's greedy answer to each prompt (any llmopt backend), appended to `cache` as it goes."""
     from ...models.registry import get_model
 
-    done = _read_jsonl(cache)
+    done = {row["key"]: row for row in read_jsonl(cache)}  # a line cut by a crash is simply answered again
     todo = [m for m in prompts if prompt_key(m) not in done]
     if todo:
         llm = get_model(spec)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(cache, "a", encoding="utf-8") as handle:
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start:start + batch_size]
-                for messages, gen in zip(chunk, answer_batch(llm, chunk, max_new_tokens)):
-                    row = {"key": prompt_key(messages), "answer": gen.text.strip(), "model": gen.model,
-                           "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
-                           "latency_s": gen.latency_s, "cost_usd": gen.cost_usd}
-                    done[row["key"]] = row
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-                if on_progress:
-                    on_progress("teacher_answers", {"done": min(start + batch_size, len(todo)), "total": len(todo)})
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            rows = [{"key": prompt_key(messages), "answer": gen.text.strip(), "model": gen.model,
+                     "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+                     "latency_s": gen.latency_s, "cost_usd": gen.cost_usd}
+                    for messages, gen in zip(chunk, answer_batch(llm, chunk, max_new_tokens))]
+            append_jsonl(cache, *rows)
+            done.update((row["key"], row) for row in rows)
+            if on_progress:
+                on_progress("teacher_answers", {"done": min(start + batch_size, len(todo)), "total": len(todo)})
     return [done[prompt_key(m)] for m in prompts]
 
 
