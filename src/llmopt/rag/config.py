@@ -35,7 +35,8 @@ class AskConfig(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="most answer tokens (default: the template's)")
     step_tokens: int = Field(48, ge=4, description="most tokens per IterDRAG follow-up or intermediate answer")
     temperature: float | None = Field(None, ge=0, description="default: 0 (greedy) for one sample, 0.7 for more")
-    top_p: float = Field(0.95, gt=0, le=1)
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling: draw from the smallest set of tokens whose "
+                         "probabilities add up to top_p")
     seed: int = Field(0, description="seed of the first sample; sample i uses seed + i")
     prefix_cache: bool = Field(True, description="keep shared prompt prefixes' key/value state (local engines)")
 
