@@ -83,3 +83,15 @@ def test_unknown_keys_list_the_keys_of_their_level():
 def test_a_model_level_rule_reads_as_its_own_message():
     with pytest.raises(ConfigError, match="^bad settings: a label needs parts; add parts or drop label$"):
         validate(Settings, {"label": "x"})
+
+
+def test_a_user_price_file_that_is_not_a_mapping_is_one_line(tmp_path, monkeypatch):
+    from llmopt import pricing
+
+    path = tmp_path / "prices.yaml"
+    path.write_text("- gpt-4o: 1\n")
+    monkeypatch.setenv("LLMOPT_PRICES", str(path))
+    pricing.price_table.cache_clear()
+    with pytest.raises(ConfigError, match="prices.yaml: write a mapping of price settings"):
+        pricing.price_table()
+    pricing.price_table.cache_clear()

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .config import read_yaml
 from .paths import home
 from .types import Generation
 
@@ -22,10 +22,7 @@ def price_table() -> dict[str, Any]:
     table = yaml.safe_load(DEFAULT_TABLE.read_text())
     user = Path(os.environ.get("LLMOPT_PRICES") or home() / "prices.yaml")
     if user.is_file():
-        try:
-            extra = yaml.safe_load(user.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{user}: not valid YAML ({exc}); fix or delete the file") from exc
+        extra = read_yaml(user, what="price")
         for section in ("local", "api"):
             table.setdefault(section, {}).update(extra.get(section) or {})
     return table
