@@ -221,12 +221,18 @@ def load_config(source: Union[str, Path, dict, MergeConfiguration]) -> MergeConf
 def _read_yaml(path: Path) -> Any:
     import yaml
 
+    if path.is_dir():
+        raise ConfigError(f"merge config {path} is a folder; pass the path of a mergekit-style YAML file")
     if not path.is_file():
         raise ConfigError(f"merge config {path} not found; pass the path of a mergekit-style YAML file")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8); pass a mergekit-style YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read merge config {path} ({exc.strerror or exc})") from None
 
 
 _SUPPORTED_KEYS = {

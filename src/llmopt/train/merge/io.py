@@ -52,29 +52,75 @@ class TensorInfo:
         return SAFETENSORS_DTYPES[self.dtype]
 
 
-def read_header(path: Path) -> dict[str, TensorInfo]:
-    """The tensors of one safetensors file, from its JSON header (no tensor data is read)."""
+def read_json(path: Path, what: str = "a JSON object") -> dict:
+    """A JSON object from a model folder's file, or one InputError naming the file and the fix."""
     path = Path(path)
     try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise InputError(f"{path} is not readable JSON ({_one_line(exc)}); re-download or re-save it") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} should hold {what}, not a JSON {type(data).__name__}; re-download or re-save it")
+    return data
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def read_header(path: Path) -> dict[str, TensorInfo]:
+    """The tensors of one safetensors file, from its JSON header (no tensor data is read). A file that breaks
+    the format (8-byte header length, JSON header, one entry per tensor) is an InputError naming it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
         with open(path, "rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
-            if length > 100_000_000:
-                raise ValueError("header length out of range")
+            if length > min(100_000_000, size - 8):
+                raise ValueError(f"header length {length} runs past the end of the {size}-byte file")
             header = json.loads(handle.read(length))
-        size = path.stat().st_size
     except (OSError, ValueError, struct.error) as exc:
-        raise InputError(f"{path} is not a readable safetensors file ({exc}); re-download or re-save it") from None
+        raise InputError(f"{path} is not a readable safetensors file ({_one_line(exc)}); re-download or re-save "
+                         "it") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{path} is not a safetensors file (its header is not a JSON object); re-download it")
     header.pop("__metadata__", None)
     data_start = 8 + length
     tensors = {}
     for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        if entry["dtype"] not in SAFETENSORS_DTYPES:
-            raise InputError(f"{path}: tensor {name} has dtype {entry['dtype']}, which llmopt cannot merge")
+        begin, end, dtype, shape = _entry(path, name, entry)
         if data_start + end > size:
             raise InputError(f"{path} is truncated (tensor {name} ends past the end of the file); re-download it")
-        tensors[name] = TensorInfo(path, entry["dtype"], tuple(entry["shape"]), data_start + begin, data_start + end)
+        tensors[name] = TensorInfo(path, dtype, shape, data_start + begin, data_start + end)
     return tensors
+
+
+def _entry(path: Path, name: str, entry: object) -> tuple[int, int, str, tuple[int, ...]]:
+    """One header entry, checked: {"dtype": code, "shape": [dims], "data_offsets": [begin, end]} with
+    end - begin the bytes that dtype and shape take."""
+    def bad(why: str) -> InputError:
+        return InputError(f"{path}: tensor {name} {why}; the file is damaged, re-download or re-save it")
+
+    if not isinstance(entry, dict):
+        raise bad("has no dtype, shape and data_offsets")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise bad(f"has dtype {dtype!r}, not a dtype code such as F32")
+    if dtype not in SAFETENSORS_DTYPES:
+        raise InputError(f"{path}: tensor {name} has dtype {dtype}, which llmopt cannot merge (it merges "
+                         f"{', '.join(SAFETENSORS_DTYPES)})")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise bad(f"has shape {shape!r}, not a list of sizes")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise bad(f"has data_offsets {offsets!r}, not [begin, end]")
+    count = 1
+    for dim in shape:
+        count *= dim
+    if count * SAFETENSORS_DTYPES[dtype].itemsize != offsets[1] - offsets[0]:
+        raise bad(f"takes {offsets[1] - offsets[0]} bytes, but {dtype} of shape {shape} takes "
+                  f"{count * SAFETENSORS_DTYPES[dtype].itemsize}")
+    return offsets[0], offsets[1], dtype, tuple(shape)
 
 
 def index_folder(folder: Path) -> dict[str, TensorInfo]:
@@ -82,8 +128,7 @@ def index_folder(folder: Path) -> dict[str, TensorInfo]:
     other *.safetensors files in it."""
     folder = Path(folder)
     if (folder / INDEX_NAME).is_file():
-        weight_map = json.loads((folder / INDEX_NAME).read_text())["weight_map"]
-        files = sorted({folder / name for name in weight_map.values()})
+        files = _index_shards(folder / INDEX_NAME)
     elif (folder / SINGLE_NAME).is_file():
         files = [folder / SINGLE_NAME]
     else:
@@ -102,6 +147,19 @@ def index_folder(folder: Path) -> dict[str, TensorInfo]:
                 raise InputError(f"{folder}: tensor {name} appears in two shards; the checkpoint is inconsistent")
             tensors[name] = info
     return tensors
+
+
+def _index_shards(index: Path) -> list[Path]:
+    """The shard files a `model.safetensors.index.json` names: plain file names in its own folder."""
+    weight_map = read_json(index, 'a "weight_map" of tensor names to shard files').get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise InputError(f'{index} has no "weight_map" of tensor names to shard files; re-download the model')
+    names = set(weight_map.values())
+    bad = next((n for n in names if not isinstance(n, str) or not n or Path(n).name != n or n in (".", "..")), None)
+    if bad is not None or not names:
+        raise InputError(f"{index} names shard {bad!r}, which is not a file name in its folder; re-download the "
+                         "model")
+    return sorted(index.parent / name for name in names)
 
 
 class TensorReader:

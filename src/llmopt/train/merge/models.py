@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import InputError
 from .config import ModelRef
-from .io import TensorInfo, index_folder
+from .io import TensorInfo, index_folder, read_json
 
 # "<prefix>.<layers|h|blocks|layer>.<index>.<rest>": the repeated blocks of a transformer checkpoint
 LAYER_PATTERN = re.compile(r"^(?P<prefix>(?:.*\.)?(?:layers|h|blocks|block|layer)\.)(?P<index>\d+)\.(?P<suffix>.+)$")
@@ -34,7 +33,7 @@ class ModelInfo:
 
     @property
     def vocab_size(self) -> int | None:
-        value = self.config.get("vocab_size") or self.config.get("text_config", {}).get("vocab_size")
+        value = self.config.get("vocab_size") or (self.config.get("text_config") or {}).get("vocab_size")
         return int(value) if value else None
 
     @property
@@ -81,11 +80,33 @@ def load_model(ref: ModelRef, base_dir: Path | None = None) -> ModelInfo:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise InputError(f"{folder} has no config.json; pass an HF model folder")
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path, "a model's settings (an HF config.json)")
+    _check_config(config_path, config)
     tensors = index_folder(folder)
     info = ModelInfo(key=str(ref), folder=folder, config=config, tensors=tensors, num_layers=0)
     _group_layers(info)
     return info
+
+
+def _check_config(path: Path, config: dict) -> None:
+    """The config.json fields a merge reads have the types HF writes."""
+    def bad(key: str, value: object, want: str) -> InputError:
+        return InputError(f"{path}: {key} is {value!r}, not {want}; fix the file or re-download the model")
+
+    for key in (*LAYER_COUNT_KEYS, "vocab_size"):
+        if config.get(key) is not None and not (type(config[key]) is int and config[key] >= 0):
+            raise bad(key, config[key], "a whole number")
+    text_config = config.get("text_config")
+    if text_config is not None and not isinstance(text_config, dict):
+        raise bad("text_config", text_config, "a JSON object")
+    if text_config and text_config.get("vocab_size") is not None and type(text_config["vocab_size"]) is not int:
+        raise bad("text_config.vocab_size", text_config["vocab_size"], "a whole number")
+    architectures = config.get("architectures")
+    if architectures is not None and not (isinstance(architectures, list)
+                                          and all(isinstance(a, str) for a in architectures)):
+        raise bad("architectures", architectures, "a list of class names")
+    if not isinstance(config.get("model_type", ""), str):
+        raise bad("model_type", config["model_type"], "a name")
 
 
 def _group_layers(info: ModelInfo) -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from ...paths import atomic_write_text
+from .io import read_json
 
 
 def read_template(folder: Path) -> str | None:
@@ -17,9 +18,10 @@ def read_template(folder: Path) -> str | None:
         return jinja.read_text(encoding="utf-8")
     config = Path(folder) / "tokenizer_config.json"
     if config.is_file():
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        template = read_json(config, "a tokenizer's settings").get("chat_template")
         if isinstance(template, list):  # named templates: keep the default one
-            template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+            template = next((t.get("template") for t in template
+                             if isinstance(t, dict) and t.get("name") == "default"), None)
         return template if isinstance(template, str) else None
     return None
 
@@ -38,7 +40,7 @@ def install_template(folder: Path, template: str) -> None:
     atomic_write_text(folder / "chat_template.jinja", template)
     config = folder / "tokenizer_config.json"
     if config.is_file():
-        data = json.loads(config.read_text(encoding="utf-8"))
+        data = read_json(config, "a tokenizer's settings")
         if "chat_template" in data:
             data["chat_template"] = template
             atomic_write_text(config, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

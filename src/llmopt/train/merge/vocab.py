@@ -7,28 +7,33 @@ the mean of the models that have it, else zeros.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ...errors import InputError
+from .io import read_json
 
 
 def read_vocab(folder: Path) -> dict[str, int]:
     """token -> id of a model's tokenizer, read from tokenizer.json (falls back to transformers)."""
     path = Path(folder) / "tokenizer.json"
     if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        vocab = data.get("model", {}).get("vocab")
-        if isinstance(vocab, list):  # unigram: [[piece, score], ...]
-            vocab = {piece: i for i, (piece, _score) in enumerate(vocab)}
-        if isinstance(vocab, dict):
-            vocab = dict(vocab)
-            for added in data.get("added_tokens", []):
-                vocab[added["content"]] = added["id"]
-            return vocab
+        data = read_json(path, "a tokenizer")
+        model = data.get("model")
+        vocab = model.get("vocab") if isinstance(model, dict) else None
+        try:
+            if isinstance(vocab, list):  # unigram: [[piece, score], ...]
+                vocab = {piece: i for i, (piece, _score) in enumerate(vocab)}
+            if isinstance(vocab, dict):
+                vocab = dict(vocab)
+                for added in data.get("added_tokens") or []:
+                    vocab[added["content"]] = added["id"]
+                return vocab
+        except (TypeError, KeyError, ValueError) as exc:
+            raise InputError(f"{path}: its vocabulary is not a tokenizer.json vocabulary ({type(exc).__name__}: "
+                             f"{exc}); re-download or re-save the tokenizer") from None
     try:
         from transformers import AutoTokenizer
 
