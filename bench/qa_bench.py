@@ -55,14 +55,15 @@ def main() -> None:
     parser.add_argument("dataset", choices=sorted(FILES))
     parser.add_argument("--model", default="default", help="model spec (default: the embedded SmolLM2-135M)")
     parser.add_argument("--grid", choices=["full", "smoke"], default="full")
-    parser.add_argument("--limit", type=int, help="only the first N subset questions (a check)")
+    parser.add_argument("--limit", type=int, help="only the first N subset questions, with the full run's "
+                        "demonstrations (a check whose answers match the committed rows)")
     parser.add_argument("--max-minutes", type=float, default=55.0, help="stop starting questions after this long")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--out", help="default: bench/results/qa/DATASET/MODEL")
     args = parser.parse_args()
 
     subset = json.loads((HERE / f"qa_{args.dataset}_ids.json").read_text())
-    ids = subset["ids"][: args.limit] if args.limit else subset["ids"]
+    ids = subset["ids"]  # all of them even with --limit, so the demonstration split is the full run's
     out = Path(args.out or HERE / "results" / "qa" / args.dataset / slug(args.model))
     family = "financebench" if args.dataset == "financebench" else "multihop"
     grid = GRIDS[("smoke-financebench" if family == "financebench" else "smoke") if args.grid == "smoke" else family]
@@ -73,7 +74,7 @@ def main() -> None:
         if left <= 0:
             break
         summary = evaluate(dataset=str(Path(args.data) / FILES[args.dataset]), out=out, models=[args.model],
-                           ids=ids, demo_size=0 if args.dataset == "financebench" else 8, seed=0,
+                           ids=ids, limit=args.limit, demo_size=0 if args.dataset == "financebench" else 8, seed=0,
                            max_minutes=left, on_event=log, **sweep)
     minutes = (time.monotonic() - started) / 60
     if summary is None:

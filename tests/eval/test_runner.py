@@ -213,3 +213,15 @@ def test_a_time_budget_stops_early_and_a_rerun_finishes(dataset_file, tmp_path, 
     assert (tmp_path / "out" / "report.md").is_file()
     done = sweep(dataset_file, tmp_path / "out", fake, retriever, strategies=["rag"], k=[1])
     assert done["complete"] and done["configs"][0]["count"] == 10
+
+
+def test_evaluate_returns_typed_results(dataset_file, tmp_path, fake, retriever):
+    from llmopt.eval.results import EvalSummary
+    from llmopt.eval.runner import read_records
+
+    summary = evaluate(dataset=str(dataset_file), out=tmp_path / "out", llms={"fake:reader": fake},
+                       retriever=retriever, report=False, **{**GRID, "strategies": ["rag"], "k": [1]})
+    assert isinstance(summary, EvalSummary) and summary.best_config.label == "rag k=1 basic fake:reader"
+    assert summary.best_config.acc == 1.0 and summary.best_config.point.k == 1
+    records = read_records(tmp_path / "out" / "results.jsonl")
+    assert len(records) == 10 and all(r.key == summary.best and r.model_id == "fake:reader" for r in records)

@@ -9,7 +9,7 @@ about it, so nothing outside its file names it:
         uses_retrieval = True
         presets = {"rag-k5": {"k": 5, "description": "retrieve 5 chunks, answer in one call"}}
 
-Callers ask the registry: `strategy_class(name).uses_retrieval`, `.axes()`, `.canonical(k, m, n)`,
+Callers ask the registry: `strategy_class(name).uses_retrieval`, `.axes()`, `.canonical(m)`,
 `.generation_calls(n)`; `get_strategy(name)` returns an instance to answer with. An unknown name fails with the
 known ones.
 """
