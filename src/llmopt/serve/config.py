@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from ..errors import ConfigError
+from ..rag.strategy import strategy_help
 
 
 class Limits(BaseModel):
@@ -51,7 +52,7 @@ class PresetSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: Literal["rag", "sql"] = "rag"
-    strategy: str = Field("rag", description="rag: none | rag | drag | iterdrag; sql: zero | fewshot | fewshot-sc")
+    strategy: str = Field("rag", description=f"rag: {strategy_help()}; sql: zero | fewshot | fewshot-sc")
     model: str | None = Field(None, description="model spec (default: the server's model)")
     description: str = ""
 

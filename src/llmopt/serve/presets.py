@@ -7,7 +7,8 @@
 
 Built-in presets need what the server was started with: rag presets an index (--index), demonstrations a pool
 (--demos), sql presets a database (--db). Presets whose needs are missing are left out of the list, and asking
-for one says what it needs.
+for one says what it needs. The rag presets are the ones each strategy declares (llmopt.rag.strategies), so a new
+strategy is served, by name and by its presets, with no change here.
 """
 
 from __future__ import annotations
@@ -17,25 +18,31 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ModelSpecError
+from ..errors import ConfigError, ModelSpecError
+from ..rag.strategy import strategy_class, strategy_classes
 from .config import PresetSpec, ServeConfig
 from .errors import ApiError, bad_request, unknown_model
 
-RAG_STRATEGIES = ("none", "rag", "drag", "iterdrag")
-
-BUILTIN: dict[str, PresetSpec] = {
-    "none": PresetSpec(strategy="none", description="the model alone, no retrieval (the baseline)"),
-    "rag-k5": PresetSpec(strategy="rag", k=5, description="retrieve 5 chunks, answer in one call"),
-    "rag-k5-sc5": PresetSpec(strategy="rag", k=5, samples=5, select="vote",
-                             description="self-consistency: 5 sampled answers over 5 chunks, majority vote"),
-    "drag-k5-m4": PresetSpec(strategy="drag", k=5, m=4,
-                             description="demonstration-based RAG: 4 solved examples with their documents"),
-    "iterdrag-n3": PresetSpec(strategy="iterdrag", k=5, n=3,
-                              description="iterative DRAG: up to 3 retrieve-and-answer sub-questions"),
+SQL_PRESETS: dict[str, PresetSpec] = {
     "sql-zero": PresetSpec(kind="sql", strategy="zero", description="text-to-SQL, zero-shot, run read-only"),
     "sql-fewshot-sc": PresetSpec(kind="sql", strategy="fewshot-sc", samples=5,
                                  description="text-to-SQL, DAIL-selected examples, 5 candidates voted by result"),
 }
+
+
+def builtin_presets() -> dict[str, PresetSpec]:
+    """Every strategy's declared presets (baseline first), then the text-to-SQL ones."""
+    rag = {name: PresetSpec(strategy=cls.name, **settings) for cls in strategy_classes()
+           for name, settings in cls.presets.items()}
+    return {**rag, **SQL_PRESETS}
+
+
+def _rag_strategy(name: str):
+    """The strategy class a rag preset or model name names, or None when it names no strategy."""
+    try:
+        return strategy_class(name)
+    except ConfigError:
+        return None
 
 # what a client may set in a model name; everything else (index, demos, files, engines) is the operator's
 CLIENT_PARAMS = {
@@ -69,7 +76,7 @@ class Presets:
         self.config = config
         self.limits = config.limits
         self._has = {"index": has_index, "demos": has_demos, "db": has_db}
-        specs = {**(BUILTIN if config.builtin_presets else {}), **config.presets}
+        specs = {**(builtin_presets() if config.builtin_presets else {}), **config.presets}
         self.available: dict[str, PresetSpec] = {}
         self.unavailable: dict[str, str] = {}
         for name, spec in specs.items():
@@ -88,9 +95,14 @@ class Presets:
     def _missing(self, spec: PresetSpec, settings: dict[str, Any]) -> str | None:
         if spec.kind == "sql":
             return None if self._has["db"] else "a database: start the server with --db FILE.sqlite"
-        if spec.strategy != "none" and not self._has["index"]:
+        declared = _rag_strategy(spec.strategy)
+        if declared is None:
+            return None  # the pipeline's own validation names the known strategies
+        if declared.uses_retrieval and not self._has["index"]:
             return "an index: start the server with --index INDEX"
-        if int(settings.get("m") or 0) > 0 and not self._has["demos"]:
+        m = settings.get("m")
+        wants_demos = int(m or 0) > 0 or (m is None and declared.needs_demonstrations())
+        if declared.uses_demonstrations and wants_demos and not self._has["demos"]:
             return "a demonstration pool: start the server with --demos FILE.jsonl (or ask with m=0)"
         return None
 
@@ -114,7 +126,7 @@ class Presets:
     def _base(self, base: str, name: str) -> PresetSpec:
         if base in self.available:
             return self.available[base]
-        if base in RAG_STRATEGIES:
+        if _rag_strategy(base) is not None:
             return PresetSpec(strategy=base)
         if base in self.unavailable:
             raise ApiError(400, f"model '{name}' needs {self.unavailable[base]}", code="preset_unavailable",
