@@ -33,7 +33,7 @@ from ..errors import LlmoptError
 from .admission import Admission, Ticket
 from .config import ServeConfig, make_config
 from .errors import ApiError, bad_request, from_llmopt, internal
-from .middleware import BodyLimit, SecurityHeaders
+from .middleware import BodyLimit, HostCheck, SecurityHeaders, host_name
 from .pipelines import Pipelines
 from .protocol import ChatRequest, chunk_body, completion_body, completion_id, pieces, question_of, usage_body
 from .reports import Reports
@@ -63,12 +63,22 @@ def create_app(config: ServeConfig | None = None, *, retriever: Any = None, warm
                   openapi_url=None)
     app.state.config, app.state.pipelines, app.state.admission = config, pipelines, admission
     app.add_middleware(BodyLimit, limit=config.limits.max_body_bytes)
+    if config.key is None or config.allowed_hosts:
+        app.add_middleware(HostCheck, allowed=_host_names(config))
     app.add_middleware(SecurityHeaders)
     _error_handlers(app)
     auth = Depends(_auth(config.key))
     _api_routes(app, config, pipelines, admission, auth)
     _page_routes(app, pipelines, reports, auth)
     return app
+
+
+def _host_names(config: ServeConfig) -> list[str]:
+    """The Host names this server answers to besides loopback ones: the configured names and the address it
+    listens on (unless that is a wildcard such as 0.0.0.0)."""
+    listening = host_name(config.host)
+    wildcard = listening in ("", "0.0.0.0", "::")
+    return list(config.allowed_hosts) + ([] if wildcard else [listening])
 
 
 def _auth(key: str | None):

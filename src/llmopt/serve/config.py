@@ -15,13 +15,16 @@ command-line flags override the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ..errors import ConfigError
 from ..rag.strategy import strategy_help
+
+_HOST_NAME = re.compile(r"\*|[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_.])?|\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?")
 
 
 class Limits(BaseModel):
@@ -42,7 +45,8 @@ class Limits(BaseModel):
     max_concurrent: int = Field(2, ge=1, description="requests answered at once (local engines serialize their "
                                 "calls anyway; 2 lets retrieval overlap generation)")
     max_queue: int = Field(32, ge=0, description="requests waiting for a slot; more get 429")
-    timeout_s: float = Field(300.0, gt=0, description="per-request limit, queue time included (504 after)")
+    timeout_s: float = Field(300.0, gt=0, le=86_400, allow_inf_nan=False,
+                             description="per-request limit, queue time included (504 after), seconds")
 
 
 class PresetSpec(BaseModel):
@@ -80,7 +84,20 @@ class ServeConfig(BaseModel):
     reports: list[str] = Field(default_factory=list, description="folders with `llmopt lab`/`llmopt eval` reports")
     default_reports: bool = Field(True, description="also list ./lab-report and ./eval-* (where `llmopt lab` and "
                                   "`llmopt eval` write by default)")
+    allowed_hosts: list[str] = Field(default_factory=list, description="host names clients reach this server by "
+                                     "(the Host header) besides the loopback names localhost, 127.0.0.1 and ::1, "
+                                     "e.g. llm.lan; other names get 400, a defence against DNS rebinding. The rule "
+                                     "holds without an API key, or with one once any name is given; '*' lifts it")
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name; write a bare name or address such as llm.lan or "
+                                 "192.168.1.20 (no scheme, port or path), or '*' for any")
+        return [name.lower().strip("[]").rstrip(".") for name in names]
 
     @property
     def key(self) -> str | None:
@@ -91,12 +108,15 @@ def make_config(config_file: str | Path | None = None, **overrides: Any) -> Serv
     """Defaults < the YAML file < overrides (None = not given). `limits` overrides merge field by field."""
     data: dict[str, Any] = load_yaml(config_file) if config_file else {}
     given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
-    limits = {**(data.get("limits") or {}), **(given.pop("limits", None) or {})}
+    from_file = data.get("limits") or {}
+    if not isinstance(from_file, dict):
+        raise ConfigError(f"{config_file}: limits should be a mapping, e.g. 'limits: {{max_tokens: 256}}'")
+    limits = {**from_file, **(given.pop("limits", None) or {})}
     data.update(given)
     if limits:
         data["limits"] = limits
     try:
-        return ServeConfig(**data)
+        return ServeConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"bad serve settings: {problems}") from None
@@ -106,12 +126,21 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; pass a YAML file of serve settings")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8); pass a YAML file of serve settings") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: write a mapping of serve settings, e.g. 'presets: {{rag-k8: {{k: 8}}}}'")
-    return data.get("serve", data)  # a shared config file may keep these under a "serve:" key
+    section = data.get("serve", data)  # a shared config file may keep these under a "serve:" key
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: 'serve:' should hold a mapping of serve settings")
+    return section

@@ -12,8 +12,9 @@ _ABS_PATH = re.compile(r"(?<![\w:/.\-~])(?:~/|/)(?:[\w.\-@+]+/)+([\w.\-@+]*)")
 
 
 def scrub(message: str) -> str:
-    """One line, with absolute file paths cut to their last component."""
-    text = " ".join(str(message).split())
+    """One line, with absolute file paths cut to their last component (and lone surrogates, which JSON
+    responses cannot encode, replaced)."""
+    text = " ".join(str(message).split()).encode("utf-8", "replace").decode("utf-8")
     return _ABS_PATH.sub(lambda m: m.group(1) or "<path>", text)
 
 

@@ -1,7 +1,9 @@
-"""ASGI middleware: a request-body size limit (413 before any parsing) and security headers on every response."""
+"""ASGI middleware: a Host-header check (DNS rebinding), a request-body size limit (413 before any parsing) and
+security headers on every response."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from .errors import ApiError
@@ -12,6 +14,56 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
                                  b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
 ]
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, lowercased, without port, brackets or a final dot: "[::1]:8000" -> "::1"."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def is_loopback_name(name: str) -> bool:
+    """localhost or a loopback address literal (127.0.0.0/8, ::1): no DNS lookup, which rebinding controls."""
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class HostCheck:
+    """Answer only requests whose Host header names this server: a loopback name, or one of `allowed`.
+
+    Without an API key the server trusts whoever reaches it on loopback, and a web page can reach loopback
+    through DNS rebinding (its own name re-pointed at 127.0.0.1): the browser then sends the page's name as Host.
+    Refusing names this server was not told about closes that door. A request without a Host header (HTTP/1.0
+    from a script, never a browser) passes."""
+
+    def __init__(self, app, allowed: list[str]):
+        self.app = app
+        self.allowed = frozenset(allowed)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or "*" in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or []).get(b"host")
+        name = host_name(header.decode("latin-1")) if header is not None else None
+        if name is None or is_loopback_name(name) or name in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        error = ApiError(400, f"this server does not answer to the host name '{name[:100]}'; reach it as "
+                         "localhost or 127.0.0.1, or have the operator add the name with --allowed-host NAME",
+                         code="host_not_allowed")
+        await _send_error(send, error)
 
 
 class BodyLimit:
@@ -46,11 +98,15 @@ class BodyLimit:
     async def _too_large(self, send) -> None:
         error = ApiError(413, f"request body over this server's limit of {self.limit} bytes; send a shorter "
                          "question", code="body_too_large")
-        body = json.dumps(error.body).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, error)
+
+
+async def _send_error(send, error: ApiError) -> None:
+    body = json.dumps(error.body).encode()
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _replay(body: bytes, receive):

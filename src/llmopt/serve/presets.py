@@ -170,10 +170,9 @@ class Presets:
             raise bad_request(str(exc), param="model") from None
         if model in self._models or any(fnmatch.fnmatchcase(model, p) for p in self.config.allow_models):
             return
-        allowed = sorted(self._models) + [f"pattern {p}" for p in self.config.allow_models]
-        raise ApiError(403, f"model spec '{model}' is not allowed on this server; allowed: {', '.join(allowed)} "
-                       "(the operator adds more with --allow-model PATTERN)", type="permission_error",
-                       code="model_not_allowed", param="model")
+        # the rule, not the list: the operator's model specs and patterns may name private endpoints
+        raise ApiError(403, f"model spec '{model}' is not allowed on this server: a request may name only the "
+                       "presets' own models and the specs the operator allows with --allow-model PATTERN", type="permission_error", code="model_not_allowed", param="model")
 
     # -- listing ----------------------------------------------------------------------------------------------
     def describe(self, name: str) -> dict[str, Any]:

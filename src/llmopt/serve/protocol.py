@@ -44,9 +44,9 @@ class ChatRequest(BaseModel):
     messages: list[Message]
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = None
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)  # what every engine's generator accepts
     n: int | None = Field(None, ge=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -60,6 +60,7 @@ class ChatRequest(BaseModel):
 def question_of(request: ChatRequest, limits: Limits) -> str:
     """The question: the last message, which must be the user's (strategies answer one question; earlier turns
     are not part of retrieval). Raises 400 with the fix for anything this server cannot honour."""
+    _check_unicode(request.model, "model")
     if not request.messages:
         raise bad_request("messages is empty: send at least one user message with the question", param="messages")
     if len(request.messages) > limits.max_messages:
@@ -80,9 +81,20 @@ def question_of(request: ChatRequest, limits: Limits) -> str:
     if last.role != "user":
         raise bad_request(f"the last message is from '{last.role}'; end with the user's question", param="messages")
     text = _text(last.content)
+    _check_unicode(text, "messages")
     if not text.strip():
         raise bad_request("the last user message is empty; put the question in it", param="messages")
     return text.strip()
+
+
+def _check_unicode(text: str, param: str) -> None:
+    """JSON's \\ud800-style escapes can carry lone surrogates, which no tokenizer (nor UTF-8) can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise bad_request(f"{param} holds a lone surrogate escape (\\u{ord(text[exc.start]):04x}) at character "
+                          f"{exc.start}, which is not text; send valid UTF-8 (pair each surrogate escape)",
+                          param=param) from None
 
 
 def _text(content: str | list[ContentPart] | None) -> str:
