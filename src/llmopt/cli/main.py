@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import shlex
 import sys
 
 import typer
@@ -35,6 +36,20 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"llmopt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                          help="Print llmopt's version and exit.")) -> None:
+    pass
+
+
 _fast_exit = False
 
 
@@ -63,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     run_id = None
     status = "ok"
     try:
-        if args and args[0] not in ("-h", "--help"):
-            run_id = start_run("llmopt " + " ".join(args))
+        if args and args[0] not in ("-h", "--help", "--version"):
+            run_id = start_run(shlex.join(["llmopt", *args]))  # quoted, so a secret with spaces is masked whole
         code = app(args=args, prog_name="llmopt", standalone_mode=False)
         if isinstance(code, int) and code:
             status = "error"
@@ -85,23 +100,71 @@ def main(argv: list[str] | None = None) -> None:
         status = "ok" if not exc.code else "error"
         raise
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        aborts, usage_errors = _cli_exception_kinds()
+        if isinstance(exc, aborts):
             status = "interrupted"
             raise SystemExit(130)
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, usage_errors) and hasattr(exc, "show"):  # the usage line, the error, a suggestion
             status = "error"
             exc.show()
             raise SystemExit(exc.exit_code)
         status = "error"
-        raise
+        message = predictable_error(exc)
+        if message is None or os.environ.get("LLMOPT_DEBUG"):
+            raise
+        from rich.text import Text
+
+        err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+        raise SystemExit(1)
     finally:
         if run_id:
             try:
                 finish_run(status, run_id)
             except Exception:
                 pass
+
+
+def _cli_exception_kinds() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(aborts, usage errors) of the installed typer: older ones raise click's, newer ones (0.29+) their own
+    copies of click's."""
+    aborts: list[type] = [typer.Abort]
+    typer_base = getattr(getattr(typer, "exceptions", None), "TyperException", None)
+    usage_errors: list[type] = [typer_base] if typer_base is not None else []
+    try:
+        import click
+
+        aborts.append(click.exceptions.Abort)
+        usage_errors.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(aborts), tuple(usage_errors)
+
+
+_OS_FIXES = {FileNotFoundError: "check the path", PermissionError: "check the permissions or pick another path",
+             IsADirectoryError: "pass a file, not a folder", NotADirectoryError: "pass a folder, not a file",
+             FileExistsError: "remove it or pick another path"}
+
+
+def predictable_error(exc: Exception) -> str | None:
+    """One line for errors that come from the machine or the user's files rather than from a bug in llmopt
+    (a command should have turned them into an LlmoptError; this is the last line of defence). None: a bug,
+    whose traceback is worth showing."""
+    import json
+
+    if isinstance(exc, OSError):
+        where = " ".join(str(p) for p in (exc.filename, exc.filename2) if p)
+        fix = next((f for kind, f in _OS_FIXES.items() if isinstance(exc, kind)), None)
+        text = exc.strerror or str(exc) or type(exc).__name__
+        return f"{text}{': ' + where if where else ''}" + (f"; {fix}" if fix else "")
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); pass a text file saved as UTF-8")
+    if isinstance(exc, UnicodeError):
+        return f"text that cannot be encoded ({exc}); remove the stray characters (lone surrogates?)"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"a file is not valid JSON ({exc}); fix or regenerate it"
+    if type(exc).__module__.startswith("yaml"):
+        return f"a file is not valid YAML ({' '.join(str(exc).split())}); fix its syntax"
+    return None
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
                                           "(repeatable; ./lab-report and ./eval-* are always listed)."),
         allow_model: list[str] = typer.Option(None, "--allow-model", help="Glob of model specs clients may name "
                                               "after '@' (repeatable), e.g. 'openai:*'."),
+        allowed_host: list[str] = typer.Option(None, "--allowed-host", help="Host name clients reach the server by "
+                                               "besides localhost/127.0.0.1/::1 (repeatable), e.g. llm.lan; other "
+                                               "Host headers get 400 (DNS rebinding). '*' allows any."),
         max_concurrent: int = typer.Option(None, "--max-concurrent", help="Requests answered at once (default 2)."),
         max_queue: int = typer.Option(None, "--max-queue", help="Requests waiting; more get 429 (default 32)."),
         timeout: float = typer.Option(None, "--timeout", help="Per-request limit in seconds (default 300)."),
@@ -57,7 +60,7 @@ def register(app: typer.Typer) -> None:
                                         max_tokens=max_tokens).items() if v is not None}
         settings = make_config(config, index=index, db=db, host=host, port=port, api_key=api_key, model=model,
                                demos=demos, sql_examples=sql_examples, reports=reports, allow_models=allow_model,
-                               limits=limits)
+                               allowed_hosts=allowed_host, limits=limits)
         check_exposure(settings)
         if not settings.index and not settings.db:
             err.print("[yellow]no --index and no --db: only the 'none' preset (the model alone) is served[/]")

@@ -53,6 +53,27 @@ class GenParams:
     logprobs: bool = False  # ask for per-token logprobs of the completion
     truncate: bool = False  # cut an over-long prompt from the left instead of raising
 
+    def __post_init__(self) -> None:
+        """Values every engine can take (a negative seed or a NaN temperature fails deep inside an engine)."""
+        import math
+
+        from ..errors import InputError
+
+        def bad(name: str, value: Any, want: str) -> InputError:
+            return InputError(f"bad generation setting {name}={value!r}; use {want}")
+
+        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**64):
+            raise bad("seed", self.seed, "a whole number from 0 to 2**64-1")
+        def number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+        if not (number(self.temperature) and self.temperature >= 0):
+            raise bad("temperature", self.temperature, "a number >= 0 (0 is greedy)")
+        if not (number(self.top_p) and 0 <= self.top_p <= 1):
+            raise bad("top_p", self.top_p, "a number from 0 to 1")
+        if not (isinstance(self.max_tokens, int) and self.max_tokens >= 0):
+            raise bad("max_tokens", self.max_tokens, "a whole number >= 0")
+
     @classmethod
     def make(cls, **kwargs: Any) -> "GenParams":
         if kwargs.get("stop") is not None:
