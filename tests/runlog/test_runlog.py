@@ -140,3 +140,14 @@ def test_runs_json_masks_secrets_end_to_end():
     assert done.returncode == 1 and "Traceback" not in done.stderr
     listed = _cli("runs", "--json")
     assert listed.returncode == 0 and "sekrit-K3" not in listed.stdout and "key=***" in listed.stdout
+
+
+def test_a_quoted_secret_is_masked_whole():
+    import pytest
+
+    from llmopt.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["runs", "--api-key", "sekrit with spaces"])  # an unknown option: the run is still recorded
+    commands = [r["command"] for r in recent_runs()]
+    assert any("--api-key '***'" in c for c in commands) and not any("sekrit" in c or "spaces" in c for c in commands)
