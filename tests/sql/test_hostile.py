@@ -156,3 +156,37 @@ def test_sql_run_refuses_bad_timeouts_in_one_line(bookshop, capsys):
         main(["sql", "eval", "--spider", str(bookshop.parent), "--timeout", "nan", "--strategy", "zero"])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and "timeout_s" in err and len(err.splitlines()) == 1
+
+
+def test_a_single_row_over_the_result_limit_is_an_error(bookshop):
+    wide = "SELECT " + ", ".join(f"zeroblob(900000) AS c{i}" for i in range(100))  # 90 MB in one row
+    with SafeDatabase(bookshop) as db:
+        with pytest.raises(RowLimitError, match="MB in its first row"):
+            db.execute(wide)
+
+
+# every column holds the same values and each row's values agree, yet no column permutation matches
+_GOLD = [(0, 1, 1), (1, 2, 2), (2, 1, 1), (1, 0, 0)]
+_PRED = [(0, 1, 1), (2, 1, 2), (1, 2, 1), (1, 0, 0)]
+
+
+def test_result_comparison_stays_bounded_when_every_column_could_map_anywhere():
+    """The old comparison tried every column permutation: 11 s at 9 such columns, hours at 12."""
+    from llmopt.sql.evaluate import results_match
+
+    for copies in (1, 4, 8):  # 3, 12 and 24 columns
+        gold, pred = [r * copies for r in _GOLD], [r * copies for r in _PRED]
+        assert results_match(gold, pred, False) is False
+        assert results_match(gold, gold[::-1], False) is True
+        shuffled = [tuple(r[j] for j in reversed(range(len(r)))) for r in gold]  # a real column permutation
+        assert results_match(gold, shuffled, False) is True
+
+
+def test_a_comparison_past_its_search_budget_is_a_wrong_answer_with_a_reason(bookshop, monkeypatch):
+    from llmopt.sql import evaluate
+
+    monkeypatch.setattr(evaluate, "SEARCH_NODES", 1)
+    gold = "SELECT genre, genre, count(*) FROM books GROUP BY genre"
+    with SafeDatabase(bookshop) as db:
+        outcome = execution_match(db, gold, "SELECT count(*), genre, genre FROM books GROUP BY genre")
+    assert not outcome.match and "could not be compared" in outcome.error

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +60,49 @@ def _column_candidates(gold: list[Row], pred: list[Row]) -> list[list[int]]:
     return [[j for j in range(n) if pred_cols[j] == gold_cols[i]] for i in range(n)]
 
 
-def _permutations(candidates: list[list[int]], chosen: tuple[int, ...] = ()) -> Iterator[tuple[int, ...]]:
-    if len(chosen) == len(candidates):
-        yield chosen
-        return
-    for j in candidates[len(chosen)]:
-        if j not in chosen:
-            yield from _permutations(candidates, chosen + (j,))
+SEARCH_NODES = 20_000  # partial column assignments tried before a comparison gives up
+
+
+class ComparisonLimitError(Exception):
+    """Two results whose columns are too interchangeable to compare within SEARCH_NODES steps."""
+
+
+def _find_permutation(gold: list[Row], pred: list[Row], candidates: list[list[int]], ordered: bool) -> bool:
+    """Whether some column permutation makes pred equal gold (as a sequence if ordered, else as a bag).
+
+    A depth-first search that assigns gold columns one by one, drops a partial assignment as soon as the rows
+    projected onto the columns assigned so far differ, and tries identical prediction columns once per step (they
+    are interchangeable). Trying every permutation took hours at 12 columns of equal values; this search is
+    bounded by SEARCH_NODES and raises ComparisonLimitError past it."""
+    gold_cols, pred_cols = list(zip(*gold)), list(zip(*pred))
+    n = len(gold_cols)
+    same = (lambda a, b: a == b) if ordered else (lambda a, b: Counter(a) == Counter(b))
+    pred_class = {j: pred_cols.index(column) for j, column in enumerate(pred_cols)}
+    gold_prefixes = [[()] * len(gold)]
+    for column in gold_cols:
+        gold_prefixes.append([row + (value,) for row, value in zip(gold_prefixes[-1], column)])
+    nodes = 0
+
+    def search(chosen: tuple[int, ...], prefix: list[tuple]) -> bool:
+        nonlocal nodes
+        i = len(chosen)
+        if i == n:
+            return True
+        tried: set[int] = set()
+        for j in candidates[i]:
+            if j in chosen or pred_class[j] in tried:
+                continue
+            tried.add(pred_class[j])
+            nodes += 1
+            if nodes > SEARCH_NODES:
+                raise ComparisonLimitError(f"the results could not be compared: over {SEARCH_NODES:,} ways to "
+                                           f"match their {n} columns (many columns hold the same values)")
+            extended = [row + (value,) for row, value in zip(prefix, pred_cols[j])]
+            if same(extended, gold_prefixes[i + 1]) and search(chosen + (j,), extended):
+                return True
+        return False
+
+    return search((), [()] * len(pred))
 
 
 def results_match(gold: Sequence[Sequence[Any]], pred: Sequence[Sequence[Any]], order_matters: bool) -> bool:
@@ -82,12 +118,7 @@ def results_match(gold: Sequence[Sequence[Any]], pred: Sequence[Sequence[Any]], 
     unordered_pred = [_unordered_row(r) for r in pred_rows]
     if (unordered_gold != unordered_pred) if order_matters else (Counter(unordered_gold) != Counter(unordered_pred)):
         return False
-    gold_bag = None if order_matters else Counter(gold_rows)
-    for perm in _permutations(_column_candidates(gold_rows, pred_rows)):
-        permuted = [tuple(row[j] for j in perm) for row in pred_rows]
-        if permuted == gold_rows if order_matters else Counter(permuted) == gold_bag:
-            return True
-    return False
+    return _find_permutation(gold_rows, pred_rows, _column_candidates(gold_rows, pred_rows), order_matters)
 
 
 def order_matters(gold_sql: str) -> bool:
@@ -127,4 +158,7 @@ def execution_match(db: SafeDatabase, gold_sql: str, pred_sql: str, *, keep_dist
     pred = try_execute(db, pred_sql, max_rows=row_cap, truncate=False, timeout_s=timeout_s)
     if not pred.ok:
         return MatchOutcome(False, error=pred.error)
-    return MatchOutcome(results_match(gold.result.rows, pred.result.rows, order_matters(gold_sql)))
+    try:
+        return MatchOutcome(results_match(gold.result.rows, pred.result.rows, order_matters(gold_sql)))
+    except ComparisonLimitError as exc:
+        return MatchOutcome(False, error=str(exc))

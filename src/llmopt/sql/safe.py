@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 86_400.0  # a day: anything longer is a typo (and too large for a timer)
 MAX_VALUE_BYTES = 1_000_000  # the largest string or blob a query may read or build
 MAX_RESULT_BYTES = 64_000_000  # estimated Python memory of the fetched rows
-MAX_RESULT_COLUMNS = 256  # columns per result row (raised to twice the widest table of a wide schema)
+MAX_RESULT_COLUMNS = 128  # columns per result row (raised to twice the widest table of a wide schema)
 MAX_SQL_CHARS = 100_000  # a query longer than this is not a query a person or a model meant to write
 MAX_LIKE_PATTERN = 1_000  # LIKE / GLOB pattern length: backtracking grows with it
 CHECK_EVERY_STEPS = 1000  # VM steps between clock checks (the watchdog covers the steps in between)
@@ -263,7 +263,7 @@ class SafeDatabase:
 
 
 OPEN_TIMEOUT_S = 60.0  # starting a child and reading the schema; a local file takes ~0.1 s
-GRACE_S = 0.5  # past its limit, a query's child has this long to report the interrupt before it is killed
+GRACE_S = 0.25  # past its limit, a query's child has this long to report the interrupt before it is killed
 _ERRORS = {cls.__name__: cls for cls in (InputError, UnsafeSQLError, SQLExecutionError, SQLTimeoutError,
                                          RowLimitError)}
 

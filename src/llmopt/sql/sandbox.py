@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-MAX_WORKER_BYTES = 2 * 1024**3  # address space of a child: SQLite's heap, the fetched rows, the interpreter
+MAX_WORKER_BYTES = 1024**3  # address space of a child: SQLite's heap, the fetched rows, the interpreter
 MAX_IDLE_WORKERS = 4
 
 
@@ -243,10 +243,11 @@ class ReadOnlyConnection:
                                     "raise --row-cap if this is expected")
             size += row_bytes(row)
             if size > max_bytes:
-                if truncate:
+                if truncate and rows:  # what fits is shown; a first row over the limit is an error
                     return rows, True
-                raise RowLimitError(f"the result holds more than {max_bytes / 1e6:g} MB after "
-                                    f"{len(rows):,} rows; select fewer or smaller columns")
+                where = f"after {len(rows):,} rows" if rows else "in its first row"
+                raise RowLimitError(f"the result holds more than {max_bytes / 1e6:g} MB {where}; select fewer or "
+                                    "smaller columns")
             rows.append(row)
         return rows, False
 
