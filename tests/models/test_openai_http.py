@@ -174,3 +174,17 @@ def test_missing_base_url_names_the_fix(monkeypatch):
     monkeypatch.delenv("LLMOPT_OPENAI_BASE_URL", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
         get_model("openai:some-model", cache=False)
+
+
+def test_a_key_in_the_endpoint_url_stays_out_of_ids_and_errors(scripted):
+    """The model id goes into results, reports and the run log; errors into the run log."""
+    from llmopt.models.embed import OpenAIEmbedder
+
+    url, _ = scripted([(401, {"error": {"message": "Incorrect API key provided: sk-abcdefghijklmnopqrstu"}}, {})])
+    llm = OpenAIHTTP("m", f"{url}?api_key=sekrit-K9", backoff_s=0.01)
+    with pytest.raises(EndpointError) as info:
+        llm.generate("hi")
+    embedder = OpenAIEmbedder("e", f"http://user:sekrit-P9@127.0.0.1:{free_port()}/v1", timeout=1, dim=8)
+    assert "api_key=***" in llm.model_id and "user:***@" in embedder.model_id
+    for text in (llm.model_id, str(info.value), embedder.model_id):
+        assert "sekrit" not in text and "sk-abcdefghijklmnopqrstu" not in text

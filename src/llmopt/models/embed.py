@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelSpecError
+from ..redact import redact
 from .packs import package_dir
 
 DEFAULT_EMBEDDER = "default"
@@ -90,7 +91,8 @@ class OpenAIEmbedder(Embedder):
 
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.model_id = f"openai:{model}@{self.base_url}"
+        self.shown_url = redact(self.base_url)  # ids (stored in index manifests) and messages mask a key in the URL
+        self.model_id = f"openai:{model}@{self.shown_url}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         self.max_tokens = max_tokens
@@ -110,15 +112,16 @@ class OpenAIEmbedder(Embedder):
                     response = self._client.post("/embeddings", json={"model": self.model, "input": batch})
                 except Exception as exc:  # connection trouble: retry with backoff, then a clear error
                     if attempt == 3:
-                        raise EndpointError(f"{self.base_url}/embeddings unreachable ({exc}); check the URL") from exc
+                        raise EndpointError(redact(f"{self.shown_url}/embeddings unreachable ({exc}); "
+                                                   "check the URL")) from exc
                     time.sleep(0.5 * 2 ** attempt)
                     continue
                 if response.status_code in (429, 500, 502, 503, 504) and attempt < 3:
                     time.sleep(0.5 * 2 ** attempt)
                     continue
                 if response.status_code >= 400:
-                    raise EndpointError(f"{self.base_url}/embeddings answered HTTP {response.status_code}: "
-                                        f"{response.text[:200]}")
+                    raise EndpointError(f"{self.shown_url}/embeddings answered HTTP {response.status_code}: "
+                                        f"{redact(response.text[:200])}")
                 break
             data = sorted(response.json()["data"], key=lambda d: d["index"])
             out.append(np.asarray([d["embedding"] for d in data], dtype=np.float32))
