@@ -37,6 +37,15 @@ class IngestConfig(BaseModel):
                                                     "(pdfplumber + pypdfium2, offline) or docling (when installed "
                                                     "and its models are available locally).")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are skipped and reported.")
+    max_unzipped_mb: float = Field(512.0, gt=0, description="A DOCX/PPTX (a zip of parts) whose parts inflate to "
+                                   "more than this, all together, is refused before parsing (a zip bomb).")
+    max_xml_mb: float = Field(64.0, gt=0, description="A DOCX/PPTX with one XML part that inflates to more than "
+                              "this is refused before parsing: an XML tree takes several times its size in memory.")
+    max_zip_parts: int = Field(20_000, ge=1, description="A DOCX/PPTX declaring more parts than this is refused "
+                               "before its directory is read (real documents have hundreds).")
+    max_image_pixels: int = Field(89_478_485, ge=1, description="Pictures with more pixels (width x height) are "
+                                  "refused before decoding (a decompression bomb), and PDF pages are rendered at a "
+                                  "lower resolution to stay within it. The default is Pillow's own.")
     min_picture_pt: float = Field(10.0, ge=0, description="Pictures smaller than this (points, both sides) are "
                                   "ignored as decoration (bullets, rules).")
     render_dpi: int = Field(144, ge=36, le=600, description="Resolution at which PDF pictures are cropped for OCR "

@@ -20,7 +20,9 @@ import threading
 from ..errors import InputError
 from .config import IngestConfig
 from .document import Element
+from .limits import check_image_bytes, open_image
 
+DEFAULT_MAX_PIXELS = IngestConfig.model_fields["max_image_pixels"].default
 MAX_OCR_SIDE = 2000  # pixels: larger pictures are downscaled before OCR (the text stays legible)
 _ocr_engine = None
 _load_lock = threading.Lock()
@@ -39,15 +41,15 @@ def ocr_engine():
         return _ocr_engine
 
 
-def decode_image(data: bytes):
-    """RGB PIL image from bytes; InputError when it is not an image."""
-    from PIL import Image, UnidentifiedImageError
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """RGB PIL image from bytes; InputError when it is not an image or has more than max_pixels pixels."""
+    from PIL import Image
 
+    image = open_image(io.BytesIO(data), max_pixels, "picture")
     try:
-        image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"unreadable picture ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"not a readable picture ({exc}); re-export it as PNG or JPEG") from None
     if image.mode != "RGB":
         background = Image.new("RGB", image.size, "white")
         rgba = image.convert("RGBA")
@@ -58,12 +60,12 @@ def decode_image(data: bytes):
     return image
 
 
-def ocr_lines(data: bytes, min_score: float = 0.5) -> list[str]:
+def ocr_lines(data: bytes, min_score: float = 0.5, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[str]:
     """Text read from a picture: lines top to bottom (boxes on one row joined), then, for charts, the value
     printed above each category label ("Central Europe: 9,860"), which reading by rows alone would lose."""
     import numpy as np
 
-    image = decode_image(data)
+    image = decode_image(data, max_pixels)
     if min(image.size) < 8:
         return []
     engine = ocr_engine()
@@ -116,6 +118,7 @@ class PictureDescriber:
 
     def __init__(self, config: IngestConfig, vlm=None):
         self.mode = config.picture_mode
+        self.max_pixels = config.max_image_pixels
         self.prompt = config.vlm_prompt
         self._vlm = vlm
         self._vlm_spec = config.vlm
@@ -138,7 +141,7 @@ class PictureDescriber:
         if "ocr" in self.mode and (element.image or element.meta.get("text_layer")):
             # a vector figure's labels are in the PDF's text layer: exact, and free; OCR only pixels
             text_layer = element.meta.get("text_layer")
-            lines = text_layer or ocr_lines(element.image)
+            lines = text_layer or ocr_lines(element.image, max_pixels=self.max_pixels)
             if lines:
                 parts.append("Text in the picture: " + "\n".join(lines))
             methods.append("pdf-text" if text_layer else "ocr")
@@ -149,6 +152,7 @@ class PictureDescriber:
         element.method = "+".join(methods) or "none"
 
     def describe_with_vlm(self, element: Element) -> str:
+        check_image_bytes(element.image, self.max_pixels)  # no decompression bomb goes to the model
         mime = "jpeg" if element.image_ext in ("jpg", "jpeg") else element.image_ext or "png"
         url = f"data:image/{mime};base64,{base64.b64encode(element.image).decode('ascii')}"
         prompt = self.prompt + (f"\nIts caption: {element.caption}" if element.caption else "")

@@ -1,5 +1,6 @@
 """Loaders, one module per format: `@loader(format, extensions)` on `load(path, config) -> Document`.
-Adding a format is a one-file change."""
+Adding a format is a one-file change; a format stored as a zip of parts (DOCX, PPTX, XLSX, EPUB, ODT) says
+`zipped=True`, and its files are checked against the unzipped-size limits before any loader opens them."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ from pathlib import Path
 from ...errors import InputError
 from ..config import IngestConfig
 from ..document import Document
+from ..limits import check_zip
 
 LoadFn = Callable[[Path, IngestConfig], Document]
 _LOADERS: dict[str, tuple[str, LoadFn]] = {}  # extension -> (format, load)
+_ZIPPED: set[str] = set()  # formats stored as zip archives
 _loaded = False
 
 
-def loader(fmt: str, extensions: list[str]):
+def loader(fmt: str, extensions: list[str], *, zipped: bool = False):
     def decorator(func: LoadFn) -> LoadFn:
         for ext in extensions:
             _LOADERS[ext.lower()] = (fmt, func)
+        if zipped:
+            _ZIPPED.add(fmt)
         return func
 
     return decorator
@@ -52,6 +57,8 @@ def load_document(path: Path, config: IngestConfig) -> Document:
     if entry is None:
         raise InputError(f"unsupported file type '{path.suffix or path.name}'; supported: "
                          f"{', '.join(supported_extensions())}")
+    if entry[0] in _ZIPPED:  # before any converter inflates a part
+        check_zip(path, config, entry[0])
     if config.converter == "docling" and entry[0] in ("pdf", "docx", "pptx", "html"):
         from .docling import load_with_docling
 

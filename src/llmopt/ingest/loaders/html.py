@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from ..config import IngestConfig
 from ..document import Document, Element
+from ..limits import MB
 from ..tables import normalize_rows
 from . import loader
 from .text import read_text
@@ -21,8 +22,9 @@ INLINE = {"a", "span", "b", "i", "em", "strong", "code", "small", "sup", "sub", 
 IMAGE_EXT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp", ".bmp": "bmp"}
 
 
-def local_image(src: str, base: Path) -> tuple[bytes | None, str]:
-    """The bytes of an image referenced by a document: a data: URI or a local file (never the network)."""
+def local_image(src: str, base: Path, max_bytes: float = float("inf")) -> tuple[bytes | None, str]:
+    """The bytes of an image referenced by a document: a data: URI or a local regular file of at most max_bytes
+    (never the network). A reference that cannot be read (missing, a link loop, too large) has no bytes."""
     if src.startswith("data:image/"):
         header, _, payload = src.partition(",")
         try:
@@ -32,10 +34,14 @@ def local_image(src: str, base: Path) -> tuple[bytes | None, str]:
     parsed = urlparse(src)
     if parsed.scheme in ("http", "https", "ftp") or not src:
         return None, "png"
-    path = (base / unquote(parsed.path)).resolve() if parsed.scheme != "file" else Path(unquote(parsed.path))
+    path = base / unquote(parsed.path) if parsed.scheme != "file" else Path(unquote(parsed.path))
     ext = IMAGE_EXT.get(path.suffix.lower())
-    if ext and path.is_file():
-        return path.read_bytes(), ext
+    if ext:
+        try:
+            if path.is_file() and path.stat().st_size <= max_bytes:
+                return path.read_bytes(), ext
+        except (OSError, ValueError):  # unreadable, vanished, a link loop, a NUL in the name
+            pass
     return None, ext or "png"
 
 
@@ -48,7 +54,7 @@ def load(path: Path, config: IngestConfig) -> Document:
     for tag in soup.find_all(DROP):
         tag.decompose()
     doc = Document(str(path), "html", title=title or path.stem, converter="beautifulsoup")
-    walker = _Walker(path.parent)
+    walker = _Walker(path.parent, config.max_file_mb * MB)
     walker.walk(soup.body or soup)
     walker.flush()
     doc.elements = walker.elements
@@ -56,8 +62,9 @@ def load(path: Path, config: IngestConfig) -> Document:
 
 
 class _Walker:
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, max_image_bytes: float):
         self.base = base
+        self.max_image_bytes = max_image_bytes
         self.elements: list[Element] = []
         self.buffer: list[str] = []
 
@@ -124,7 +131,7 @@ class _Walker:
                                          caption=caption.get_text(" ", strip=True) if caption else ""))
 
     def picture(self, img, caption: str) -> None:
-        data, ext = local_image(img.get("src", ""), self.base)
+        data, ext = local_image(img.get("src", ""), self.base, self.max_image_bytes)
         alt = img.get("alt", "") or img.get("title", "")
         self.elements.append(Element("picture", caption=" ".join((caption or alt).split()), image=data,
                                      image_ext=ext, meta={"src": img.get("src", ""), "alt": alt}))

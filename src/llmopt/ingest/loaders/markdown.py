@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import IngestConfig
 from ..document import Document, Element
+from ..limits import MB
 from ..tables import normalize_rows
 from . import loader
 from .html import local_image
@@ -22,13 +23,13 @@ def load(path: Path, config: IngestConfig) -> Document:
     text = _FRONT_MATTER.sub("", read_text(path))
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     doc = Document(str(path), "markdown", converter="markdown-it")
-    doc.elements = list(_elements(tokens, path))
+    doc.elements = list(_elements(tokens, path, config.max_file_mb * MB))
     headings = [e for e in doc.elements if e.kind == "heading"]
     doc.title = headings[0].text if headings else path.stem
     return doc
 
 
-def _elements(tokens, path: Path):
+def _elements(tokens, path: Path, max_image_bytes: float):
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -37,7 +38,7 @@ def _elements(tokens, path: Path):
             i += 3
         elif tok.type == "paragraph_open":
             inline = tokens[i + 1]
-            yield from _paragraph(inline, path)
+            yield from _paragraph(inline, path, max_image_bytes)
             i += 3
         elif tok.type in ("bullet_list_open", "ordered_list_open"):
             end = _close(tokens, i)
@@ -72,11 +73,11 @@ def _close(tokens, start: int) -> int:
     return len(tokens) - 1
 
 
-def _paragraph(inline, path: Path):
+def _paragraph(inline, path: Path, max_image_bytes: float):
     """A paragraph's text, and a picture element for each image in it (alt text and title as its caption)."""
     for image in [c for c in inline.children or [] if c.type == "image"]:
         src, alt = image.attrs.get("src", ""), image.content or ""
-        data, ext = local_image(src, path.parent)
+        data, ext = local_image(src, path.parent, max_image_bytes)
         yield Element("picture", caption=image.attrs.get("title") or alt, image=data, image_ext=ext,
                       meta={"src": src, "alt": alt})
     text = " ".join(_plain(inline).split())

@@ -12,6 +12,7 @@ from pathlib import Path
 from ...errors import InputError
 from ..config import IngestConfig
 from ..document import Document, Element
+from ..limits import render_scale
 from ..pdf.figures import PdfFigure, find_figures
 from ..pdf.layout import Block, Segment, classify, heading_levels, make_blocks, make_segments, reading_order
 from ..pdf.reader import PageContent, read_page
@@ -117,10 +118,11 @@ def _is_scanned(page: PageContent) -> bool:
 def _ocr_page(pdf, page: PageContent, config: IngestConfig) -> list[Element]:
     from ..pictures import ocr_lines
 
-    image = pdf[page.number - 1].render(scale=max(config.render_dpi, 200) / 72).to_pil()
+    scale = render_scale(page.width, page.height, max(config.render_dpi, 200), config)
+    image = pdf[page.number - 1].render(scale=scale).to_pil()
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    lines = ocr_lines(buffer.getvalue())
+    lines = ocr_lines(buffer.getvalue(), max_pixels=config.max_image_pixels)
     paragraphs = [" ".join(lines[i:i + 8]) for i in range(0, len(lines), 8)]
     return [Element("text", p, page=page.number, method="ocr", meta={"scanned": True}) for p in paragraphs]
 
@@ -171,7 +173,7 @@ def _render(pdf, page: PageContent, config: IngestConfig, figures: list[PdfFigur
     """PNG crops of the figures, rendered as the reader sees them (raster and vector alike)."""
     if not figures:
         return {}
-    scale = config.render_dpi / 72
+    scale = render_scale(page.width, page.height, config.render_dpi, config)
     image = pdf[page.number - 1].render(scale=scale).to_pil()
     crops = {}
     for figure in figures:

@@ -14,7 +14,7 @@ from . import loader
 EMU_PER_PT = 12700
 
 
-@loader("pptx", [".pptx"])
+@loader("pptx", [".pptx"], zipped=True)
 def load(path: Path, config: IngestConfig) -> Document:
     from pptx import Presentation
 
