@@ -41,3 +41,21 @@ def test_ingest_search_info_list_remove(tmp_path):
     assert missing.returncode == 1 and missing.stdout == ""
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and "no index 'cli-demo'" in lines[0] and "llmopt ingest PATH --index cli-demo" in lines[0]
+
+
+def test_odd_file_names_are_reported_not_crashed_on(tmp_path):
+    """Regression: a file name that is not UTF-8 made `--json` crash while printing the report."""
+    docs = tmp_path / "docs"
+    (docs / "[red]").mkdir(parents=True)  # a folder name that looks like console markup
+    (docs / "[red]" / "ok.md").write_text("# Ok\n\nFine.")
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("# Latin-1 name")
+    (docs / "[red]" / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    proc = run("ingest", str(docs), "--index", str(tmp_path / "idx"), "--embedder", "hash:64", "--json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    reasons = {os.path.basename(f["path"]): f["reason"] for f in report["files"]}
+    assert report["summary"] == {"added": 1, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0, "failed": 2}
+    assert "not valid UTF-8; rename it" in reasons["caf\\xe9.md"]
+    proc = run("ingest", str(docs), "--index", str(tmp_path / "idx"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"failed {docs}/[red]/broken.pdf: corrupt or unreadable PDF" in " ".join(proc.stderr.split())

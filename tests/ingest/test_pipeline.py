@@ -112,3 +112,82 @@ def test_chunks_larger_than_the_embedder_reads_are_refused(folder, tmp_path):
     with pytest.raises(ConfigError, match="more than the embedder reads .* lower --chunk-tokens"):
         ingest([folder / "a.md"], str(tmp_path / "idx"), embedder="hash:64",
                config=IngestConfig(chunk_tokens=1000, overlap_tokens=10))
+
+
+def test_every_bad_path_is_a_failed_file_and_the_rest_is_ingested(tmp_path):
+    """Regression: a symlink loop used to abort the whole run with a RuntimeError from discovery."""
+    from tests.ingest.test_limits import bomb_docx
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Good\n\nThe good file survives its neighbours.")
+    (docs / "a.md").symlink_to(docs / "b.md")
+    (docs / "b.md").symlink_to(docs / "a.md")
+    (docs / "gone.md").symlink_to(docs / "nowhere.md")
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("# Latin-1 name")
+    os.mkfifo(docs / "pipe.txt")  # reading it would block the run forever
+    bomb_docx(docs / "bomb.docx", mb=70)
+    report = ingest([docs], str(tmp_path / "idx"), embedder="hash:64")
+    got = statuses(report)
+    assert got["good.md"] == ("added", "") and report.count("added") == 1
+    assert got["a.md"] == got["b.md"] == ("failed", "symbolic link loop; fix or remove the link")
+    assert got["gone.md"][1].startswith("broken symbolic link")
+    assert "not valid UTF-8" in got["caf\\xe9.md"][1]
+    assert got["pipe.txt"] == ("failed", "not a regular file (a pipe, a device or a socket); exclude it")
+    assert "inflates to 70 MB of XML, over the 64 MB limit" in got["bomb.docx"][1]
+    assert report.count("failed") == 6
+
+
+def test_failures_while_reading_a_file_are_that_file_s(folder, tmp_path, monkeypatch):
+    """Regression: a MemoryError used to escape the per-file handler (it read exc.strerror, which it lacks)."""
+    from llmopt.ingest import pipeline
+
+    real_load, real_sha = pipeline.load_document, pipeline._sha256
+
+    def load(path, config):
+        if path.name == "a.md":
+            raise MemoryError()
+        return real_load(path, config)
+
+    def sha(path):
+        if path.name == "c.html":
+            raise PermissionError(13, "Permission denied")
+        return real_sha(path)
+
+    def vanish(event, info):  # a file deleted between discovery and reading
+        if event == "start":
+            (folder / "nested" / "d.md").unlink()
+
+    monkeypatch.setattr(pipeline, "load_document", load)
+    monkeypatch.setattr(pipeline, "_sha256", sha)
+    good = [folder / "a.md", folder / "b.txt", folder / "c.html", folder / "nested"]
+    report = ingest(good, str(tmp_path / "idx"), embedder="hash:64", callback=vanish)
+    got = statuses(report)
+    assert got["b.txt"] == ("added", "")
+    assert got["a.md"] == ("failed", ("out of memory while ingesting it; lower the limits in the ingest config "
+                                      "(max_file_mb, max_xml_mb, max_image_pixels)"))
+    assert got["c.html"] == ("failed", "cannot read: Permission denied")
+    assert got["d.md"] == ("failed", "cannot read: No such file or directory")
+
+
+def test_a_bad_picture_costs_its_text_not_the_document(tmp_path):
+    """Regression: an unreadable embedded picture used to fail the whole document it sits in."""
+    from tests.ingest.test_limits import bomb_png
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (docs / "bomb.png").write_bytes(bomb_png(10_000, 9_000))  # 90 Mpx: just over the default limit
+    (docs / "report.md").write_text("# Report\n\nQuarterly sensor output rose.\n\n![](broken.png)\n\n"
+                                    "![Figure 2: the bomb](bomb.png)\n")
+    config = IngestConfig(exclude=["*.png"])
+    report = ingest([docs], str(tmp_path / "idx"), embedder="hash:64", config=config)
+    result = report.files[0]
+    assert report.ok and result.status == "added" and result.pictures == 2
+    assert result.warnings[0].startswith("picture 1 left out: not a readable picture")
+    assert result.warnings[1].startswith("picture 2 left out: picture is 10,000 x 9,000 pixels (90 Mpx), over the "
+                                         "89 Mpx limit")
+    with open_index(str(tmp_path / "idx")) as idx:
+        texts = [c.text for c in idx.chunks()]
+        assert any("Quarterly sensor output rose." in t for t in texts)
+        assert any("Figure 2: the bomb" in t for t in texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from .common import JSON_HELP, emit_json, err, out, progress, table
 
@@ -49,8 +50,10 @@ def register(app: typer.Typer) -> None:
                 elif event == "file":
                     result = info["result"]
                     bar.advance(task)
-                    if result.status == "failed" and not json_out:
-                        err.print(f"[red]failed[/] {result.path}: {result.reason}", highlight=False)
+                    if result.status == "failed" and not json_out:  # escaped: a file name may look like markup
+                        err.print(f"[red]failed[/] {escape(result.path)}: {escape(result.reason)}", highlight=False)
+                    for warning in [] if json_out else result.warnings:
+                        err.print(f"[yellow]warning[/] {escape(result.path)}: {escape(warning)}", highlight=False)
 
             report = ingest([str(p) for p in paths], index, config=settings, embedder=embedder, prune=prune,
                             force=force, callback=on_event)
@@ -66,12 +69,13 @@ def _render(report, verbose: bool) -> None:
     shown = [f for f in report.files if verbose or f.status in ("failed", "removed")]
     if shown:
         out.print(table(None, ["file", "status", "chunks", "types", "pages", "s", "reason"],
-                        [(f.path, f.status, f.chunks, _types(f.by_type), f.pages, f.seconds, f.reason) for f in shown]))
+                        [(escape(f.path), f.status, f.chunks, _types(f.by_type), f.pages, f.seconds, escape(f.reason))
+                         for f in shown]))
     summary = report.summary()
     line = " · ".join(f"{n} {s}" for s, n in summary.items() if n)
     timings = " ".join(f"{k} {v:.1f}s" for k, v in report.timings.items() if v)
-    out.print(f"[bold]{report.index}[/]: {line or 'nothing to do'} · {report.chunks_written} chunks written · "
-              f"{report.seconds:.1f} s ({timings})", highlight=False)
+    out.print(f"[bold]{escape(report.index)}[/]: {line or 'nothing to do'} · {report.chunks_written} chunks "
+              f"written · {report.seconds:.1f} s ({timings})", highlight=False)
     if report.recovered:
         out.print(f"[yellow]cleaned up {report.recovered} version(s) an interrupted run left behind[/]")
 

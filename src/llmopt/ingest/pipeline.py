@@ -17,8 +17,9 @@ from ..index.index import count_types, embed_text
 from ..index.manifest import SourceEntry
 from .chunking import Chunker
 from .config import IngestConfig
-from .discover import discover, under
+from .discover import absolute, discover, expand, under
 from .document import Document
+from .limits import check_file
 from .loaders import format_of, load_document
 from .pictures import PictureDescriber
 from .report import FileResult, IngestReport
@@ -76,7 +77,7 @@ class _Run:
             report.files.append(result)
             self.emit("file", {"result": result})
         if prune:
-            report.files += self.prune([Path(p).expanduser().resolve() for p in paths])
+            report.files += self.prune([_root(p) for p in paths])
         if any(f.status in ("added", "updated", "removed") for f in report.files):
             self.index.flush()
         report.seconds = time.perf_counter() - started
@@ -92,16 +93,18 @@ class _Run:
             raise  # a bad setting fails every file the same way: stop and say so once
         except LlmoptError as exc:
             result.status, result.reason = "failed", str(exc)
-        except (OSError, MemoryError) as exc:
+        except OSError as exc:
             result.status, result.reason = "failed", f"cannot read: {exc.strerror or exc}"
+        except MemoryError:
+            result.status, result.reason = "failed", ("out of memory while ingesting it; lower the limits in the "
+                                                      "ingest config (max_file_mb, max_xml_mb, max_image_pixels)")
         except Exception as exc:  # a loader bug or a malformed file no check caught: report it, go on
             result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc)[:300]}"
         result.seconds = round(time.perf_counter() - started, 4)
         return result
 
     def _ingest_file(self, path: Path, force: bool, result: FileResult) -> None:
-        stat = path.stat()
-        _check_size(stat.st_size, self.config)
+        stat = check_file(path, self.config)
         source = str(path)
         entry = self.index.manifest.get(source)
         same_settings = not force and entry is not None and entry.fingerprint == self.fingerprint
@@ -134,7 +137,13 @@ class _Run:
             return
         for element in (e for e in doc.elements if e.kind == "picture"):
             result.pictures += 1
-            self.describer.describe(element)
+            try:
+                self.describer.describe(element)
+            except InputError as exc:  # one bad picture (unreadable, a bomb) costs its text, not the file's
+                element.text, element.image = element.caption.strip(), None
+                element.method = "caption" if element.text else "none"
+                where = f" on page {element.page}" if element.page else ""
+                result.warnings.append(f"picture {result.pictures}{where} left out: {exc}")
             if element.text.strip():
                 result.methods[element.method] = result.methods.get(element.method, 0) + 1
                 if element.image:
@@ -170,13 +179,13 @@ def _unchanged(result: FileResult, entry: SourceEntry) -> None:
     result.status, result.chunks, result.by_type, result.pages = "unchanged", entry.chunks, entry.by_type, entry.pages
 
 
-def _check_size(size: int, config: IngestConfig) -> None:
-    if size == 0:
-        raise InputError("empty file (0 bytes)")
-    limit = config.max_file_mb * 1024 * 1024
-    if size > limit:
-        raise InputError(f"file is {size / 1024 / 1024:.1f} MB, over the {config.max_file_mb:g} MB limit; "
-                         "raise it with --max-file-mb")
+def _root(raw: str | Path) -> Path:
+    """A named path as --prune compares it with sources: resolved when it can be (it may be gone, or loop)."""
+    path = expand(raw)
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return absolute(path)
 
 
 def _sha256(path: Path) -> str:

@@ -21,6 +21,7 @@ class FileResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (PHASES)
     methods: dict[str, int] = field(default_factory=dict)  # how picture text was made, e.g. {"ocr+caption": 3}
+    warnings: list[str] = field(default_factory=list)  # what was left out of an ingested file, and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
