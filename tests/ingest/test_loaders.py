@@ -171,3 +171,14 @@ def test_docx_styles_are_looked_up_once_per_document_not_per_paragraph(tmp_path,
     monkeypatch.setattr(CT_Styles, "default_for", lambda self, style_type: calls.append(1) or real(self, style_type))
     doc = load(path)
     assert kinds(doc) == ["text", "list"] * 25 and len(calls) <= 1
+
+
+def test_html_nested_deeper_than_python_recurses_is_read_as_text(tmp_path):
+    """Regression: 600 nested <div>s (or lists) failed the file with a RecursionError."""
+    path = tmp_path / "deep.html"
+    path.write_text("<body>" + "<div>" * 5000 + "deep text" + "</div>" * 5000 + "<p>after</p>"
+                    + "<ul>" + "<li>item<ul>" * 2000 + "<li>last</li>" + "</ul></li>" * 2000 + "</ul></body>")
+    doc = load(path)
+    assert [e.text for e in doc.elements][:2] == ["deep text", "after"]
+    items = doc.elements[2].text.split()
+    assert doc.elements[2].kind == "list" and items.count("item") == 2000 and items[-1] == "last"

@@ -19,6 +19,7 @@ HEADINGS = {f"h{i}": i for i in range(1, 7)}
 DROP = {"script", "style", "noscript", "template", "nav", "head", "iframe", "object", "svg", "form", "button"}
 INLINE = {"a", "span", "b", "i", "em", "strong", "code", "small", "sup", "sub", "br", "abbr", "mark", "u", "s",
           "time", "label", "q", "cite", "kbd", "var", "del", "ins", "font"}
+MAX_DEPTH = 100  # nested containers walked with their structure; deeper ones are read as plain text
 IMAGE_EXT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp", ".bmp": "bmp"}
 
 
@@ -65,6 +66,7 @@ class _Walker:
     def __init__(self, base: Path, max_image_bytes: float):
         self.base = base
         self.max_image_bytes = max_image_bytes
+        self.depth = 0
         self.elements: list[Element] = []
         self.buffer: list[str] = []
 
@@ -78,6 +80,16 @@ class _Walker:
         from bs4 import NavigableString, Tag
         from bs4.element import Comment
 
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:  # pathological nesting: its text, without structure, instead of a crash
+                self.buffer.append(node.get_text(" "))
+                return
+            self._children(node, NavigableString, Tag, Comment)
+        finally:
+            self.depth -= 1
+
+    def _children(self, node, NavigableString, Tag, Comment) -> None:
         for child in node.children:
             if isinstance(child, Comment):
                 continue
@@ -157,10 +169,13 @@ def _list_text(tag, depth: int = 0) -> str:
     lines = []
     ordered = tag.name == "ol"
     for n, li in enumerate(tag.find_all("li", recursive=False), start=1):
+        marker = f"{n}." if ordered else "-"
+        if depth >= MAX_DEPTH:  # a list nested deeper than anyone reads: the rest as one line
+            lines.append("  " * depth + f"{marker} " + " ".join(li.get_text(" ").split()))
+            continue
         nested = li.find_all(["ul", "ol"], recursive=False)
         for sub in nested:
             sub.extract()
-        marker = f"{n}." if ordered else "-"
         lines.append("  " * depth + f"{marker} " + " ".join(li.get_text(" ").split()))
         lines += [_list_text(sub, depth + 1) for sub in nested]
     return "\n".join(line for line in lines if line.strip())
