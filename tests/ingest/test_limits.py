@@ -169,3 +169,18 @@ def test_a_scanned_huge_page_is_ocred_at_a_bounded_size(tmp_path, monkeypatch):
     doc = pdf_loader.load(tmp_path / "huge.pdf", IngestConfig(max_image_pixels=1_000_000))
     assert [e.text for e in doc.elements] == ["scanned words"]
     assert seen and seen[0][0] * seen[0][1] <= 1_000_000
+
+
+def test_a_pdf_with_too_many_pages_is_refused_before_reading_them(tmp_path, monkeypatch):
+    from reportlab.pdfgen import canvas
+
+    from llmopt.ingest.loaders import pdf as pdf_loader
+
+    c = canvas.Canvas(str(tmp_path / "many.pdf"), invariant=1)
+    for i in range(30):
+        c.drawString(50, 50, f"page {i}")
+        c.showPage()
+    c.save()
+    monkeypatch.setattr(pdf_loader, "read_page", lambda *a: pytest.fail("a page was read"))
+    with pytest.raises(InputError, match="the PDF has 30 pages, over the 20 limit; split it, or raise max_pdf_pages"):
+        load_document(tmp_path / "many.pdf", IngestConfig(max_pdf_pages=20))

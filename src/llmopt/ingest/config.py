@@ -43,6 +43,8 @@ class IngestConfig(BaseModel):
                               "this is refused before parsing: an XML tree takes several times its size in memory.")
     max_zip_parts: int = Field(20_000, ge=1, description="A DOCX/PPTX declaring more parts than this is refused "
                                "before its directory is read (real documents have hundreds).")
+    max_pdf_pages: int = Field(10_000, ge=1, description="PDFs with more pages are refused before reading any "
+                               "(pages may share their content, so a small file can declare millions).")
     max_image_pixels: int = Field(89_478_485, ge=1, description="Pictures with more pixels (width x height) are "
                                   "refused before decoding (a decompression bomb), and PDF pages are rendered at a "
                                   "lower resolution to stay within it. The default is Pillow's own.")

@@ -47,6 +47,9 @@ def open_pdf(path: Path):
 def load(path: Path, config: IngestConfig) -> Document:
     pdf = open_pdf(path)
     try:
+        if len(pdf) > config.max_pdf_pages:  # pages can share their content: a small file may hold millions
+            raise InputError(f"the PDF has {len(pdf):,} pages, over the {config.max_pdf_pages:,} limit; split it, "
+                             "or raise max_pdf_pages in an ingest config (--config FILE.yaml)")
         pages = [read_page(pdf[i], i + 1) for i in range(len(pdf))]
         body = body_size(pages)
         furniture = running_lines(pages)
