@@ -35,3 +35,17 @@ def test_fingerprint_tracks_only_what_shapes_chunks():
     assert IngestConfig(max_file_mb=1, embed_batch=8).fingerprint() == base
     assert IngestConfig(chunk_tokens=150).fingerprint() != base
     assert IngestConfig(pictures="caption").fingerprint() != base
+
+
+def test_limits_are_settings_a_user_can_raise(tmp_path):
+    path = tmp_path / "ingest.yaml"
+    path.write_text("max_xml_mb: 256\nmax_unzipped_mb: 2048\nmax_zip_parts: 50000\nmax_image_pixels: 200000000\n"
+                    "max_pdf_pages: 50000\n")
+    config = load_config(path)
+    assert (config.max_xml_mb, config.max_unzipped_mb, config.max_zip_parts) == (256, 2048, 50000)
+    assert (config.max_image_pixels, config.max_pdf_pages) == (200_000_000, 50000)
+    assert config.fingerprint() == IngestConfig().fingerprint()  # bounds, not what shapes chunks
+    for name in ("max_xml_mb", "max_unzipped_mb", "max_zip_parts", "max_image_pixels", "max_pdf_pages"):
+        assert IngestConfig.model_fields[name].description
+    with pytest.raises(ConfigError, match="max_xml_mb"):
+        load_config(max_xml_mb=0)
