@@ -87,3 +87,17 @@ def test_hostile_sql_and_slow_clients_leave_the_server_answering(start, bookshop
     assert bookshop.read_bytes() == before
     for thread in slow:
         thread.join(10)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0, -5.0])
+def test_a_bad_request_time_limit_is_refused_in_one_line(value, capsys):
+    from llmopt.cli.main import main
+    from llmopt.errors import ConfigError
+    from llmopt.serve.config import make_config
+
+    with pytest.raises(ConfigError, match="limits.timeout_s"):
+        make_config(None, limits={"timeout_s": value})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--timeout", str(value), "--check"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 1 and "timeout_s" in err and len(err.splitlines()) == 1
