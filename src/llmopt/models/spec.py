@@ -52,7 +52,8 @@ def parse_spec(text: str) -> ModelSpec:
             model_part, _, url = rest.partition("@")
             model, options = _split_query(model_part)
             if not model:
-                raise ModelSpecError(f"'{raw}': name the remote model, e.g. {engine}:granite-3.3-8b@http://127.0.0.1:8000/v1")
+                raise ModelSpecError(f"'{raw}': name the remote model, "
+                                     f"e.g. {engine}:granite-3.3-8b@http://127.0.0.1:8000/v1")
             return ModelSpec(engine, model, url or None, options, raw)
         body, options = _split_query(rest)
         if not body:
