@@ -51,9 +51,9 @@ class Asker:
         self.judge_llm = get_model(self.config.judge_model) if self.config.judge_model else self.llm
         self.template = load_template(self.config.prompt or "basic")
         self.max_tokens = self.config.max_tokens or self.template.max_tokens or 48
-        self.retriever = self._retriever(asked, retriever)
         self.pool = pool or (DemoPool.load(self.config.demos) if self.config.demos else None)
-        self.m = self._m(asked)
+        self.m = self._m(asked)  # before the index opens: a settings error needs no index
+        self.retriever = self._retriever(asked, retriever)
         # with m = 0 some strategies are another (DRAG without demonstrations is RAG): run and label that one
         self.strategy = get_strategy(asked.canonical(self.m))
         self.notes = [] if self.strategy.name == asked.name else [
