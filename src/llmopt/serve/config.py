@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ..config import read_yaml, validate
 from ..errors import ConfigError
 from ..rag.strategy import strategy_help
 
@@ -105,42 +106,16 @@ class ServeConfig(BaseModel):
 
 
 def make_config(config_file: str | Path | None = None, **overrides: Any) -> ServeConfig:
-    """Defaults < the YAML file < overrides (None = not given). `limits` overrides merge field by field."""
-    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    """Defaults < the YAML file < overrides (None = not given). `limits` overrides merge field by field. A shared
+    config file may keep these settings under a "serve:" key."""
+    data: dict[str, Any] = read_yaml(config_file, what="serve", section="serve") if config_file else {}
     given = {k: v for k, v in overrides.items() if v is not None and v != [] and v != {}}
     from_file = data.get("limits") or {}
     if not isinstance(from_file, dict):
         raise ConfigError(f"{config_file}: limits should be a mapping, e.g. 'limits: {{max_tokens: 256}}'")
+    file_keys = set(data) - set(given)
     limits = {**from_file, **(given.pop("limits", None) or {})}
     data.update(given)
     if limits:
         data["limits"] = limits
-    try:
-        return ServeConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"bad serve settings: {problems}") from None
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a folder; pass a YAML file of serve settings")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (not UTF-8); pass a YAML file of serve settings") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: write a mapping of serve settings, e.g. 'presets: {{rag-k8: {{k: 8}}}}'")
-    section = data.get("serve", data)  # a shared config file may keep these under a "serve:" key
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: 'serve:' should hold a mapping of serve settings")
-    return section
+    return validate(ServeConfig, data, what="serve", file=config_file, file_keys=file_keys)
