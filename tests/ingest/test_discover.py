@@ -74,3 +74,17 @@ def test_a_named_file_that_cannot_be_looked_at_is_a_failed_file(tmp_path, monkey
     files, problems = found([hidden, tmp_path / "ok.md", "~no-such-user-here/y.md"])
     assert files == ["ok.md"] and problems["x.md"] == ("failed", "cannot read: Permission denied")
     assert problems["y.md"] == ("failed", "no such file or folder")
+
+
+def test_a_linked_folder_is_reported_as_skipped_not_dropped_silently(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.md").write_text("# A")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "b.md").write_text("# B")
+    (tmp_path / "docs" / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "docs" / "loop").symlink_to(tmp_path / "docs", target_is_directory=True)
+    files, problems = found([tmp_path / "docs"])
+    assert files == ["b.md"]
+    assert problems["linked"] == problems["loop"] == ("skipped", "a symbolic link to a folder is not followed (it "
+                                                      "may loop); name its target to ingest it")
+    assert found([tmp_path / "docs" / "linked"])[0] == ["a.md"]  # named, it is ingested

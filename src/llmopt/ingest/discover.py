@@ -113,6 +113,9 @@ def _walk(root: Path, config: IngestConfig) -> tuple[list[Path], list[FileResult
 
     for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not _excluded(d, config))
+        for name in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:  # os.walk does not follow them
+            skipped.append(FileResult(shown(absolute(Path(folder) / name)), "skipped", "a symbolic link to a folder "
+                                      "is not followed (it may loop); name its target to ingest it"))
         for name in sorted(names):
             path = Path(folder) / name
             if _excluded(name, config):
