@@ -6,6 +6,7 @@ self-correction, execution-based self-consistency, and Spider execution-accuracy
                      strategy="fewshot-sc", samples=5)
     summary = sql_eval("spider/", out="runs/fewshot", strategy="fewshot", limit=100)
 
-Modules: safe (read-only executor), schema, prompts, examples (pools, DAIL selection), vote, pipeline
-(TextToSQL, ask), evaluate (result matching), hardness, spider (loader), runner (resumable evaluation), report.
+Modules: safe (read-only executor), sandbox (the killable child process queries run in), schema, prompts,
+examples (pools, DAIL selection), vote, pipeline (TextToSQL, ask), evaluate (result matching), hardness,
+spider (loader), runner (resumable evaluation), report.
 """
