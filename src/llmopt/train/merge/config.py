@@ -20,8 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from ...config import load_config as load_settings, validate
 from ...errors import ConfigError
 
 Scalar = Union[bool, int, float, str]
@@ -202,57 +203,15 @@ class MergeConfiguration(_Strict):
 
 
 def load_config(source: Union[str, Path, dict, MergeConfiguration]) -> MergeConfiguration:
-    """A MergeConfiguration from a YAML file, a dict or an existing configuration; errors are one line."""
+    """A MergeConfiguration from a YAML file, a dict or an existing configuration; errors are one line (an unknown
+    key lists the keys supported at its level)."""
     if isinstance(source, MergeConfiguration):
         return source
-    origin = "config"
     if isinstance(source, (str, Path)):
-        data, origin = _read_yaml(Path(source)), str(source)
-    else:
-        data = source
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a mapping with merge_method and models or slices")
-    try:
-        return MergeConfiguration.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe(exc)}") from None
-
-
-def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    if path.is_dir():
-        raise ConfigError(f"merge config {path} is a folder; pass the path of a mergekit-style YAML file")
-    if not path.is_file():
-        raise ConfigError(f"merge config {path} not found; pass the path of a mergekit-style YAML file")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (not UTF-8); pass a mergekit-style YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read merge config {path} ({exc.strerror or exc})") from None
-
-
-_SUPPORTED_KEYS = {
-    "": MergeConfiguration, "models": InputModelDefinition, "slices": OutputSliceDefinition,
-    "sources": InputSliceDefinition, "tokenizer": TokenizerConfig,
-}
-
-
-def _describe(exc: ValidationError) -> str:
-    """The first validation error as one line; unknown keys list the supported ones."""
-    error = exc.errors()[0]
-    loc = [str(p) for p in error["loc"]]
-    where = ".".join(loc) or "config"
-    if error["type"] == "extra_forbidden":
-        parents = [p for p in loc[:-1] if not p.isdigit()]
-        model = _SUPPORTED_KEYS.get(parents[-1] if parents else "", None)
-        keys = ", ".join(model.model_fields) if model is not None else ""
-        return f"unknown key {loc[-1]!r} at {where}" + (f"; supported keys: {keys}" if keys else "")
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{where}: {message}"
+        return load_settings(MergeConfiguration, source, what="merge")
+    if not isinstance(source, dict):
+        raise ConfigError("config: expected a mapping with merge_method and models or slices")
+    return validate(MergeConfiguration, source, what="merge")
 
 
 # -- parameter values ---------------------------------------------------------------------------------------------
