@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import ConfigError
+from ..config import load_config as load_settings
 
 PIPELINE_VERSION = "1"  # bump when a change to loaders or chunking should re-ingest unchanged files
 
@@ -84,18 +83,4 @@ class IngestConfig(BaseModel):
 
 def load_config(path: str | Path | None = None, **overrides) -> IngestConfig:
     """Settings from a YAML file (optional) with keyword overrides (None values are ignored)."""
-    data: dict = {}
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read ingest config {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the ingest config must be a mapping of settings")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return IngestConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"ingest setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+    return load_settings(IngestConfig, path or None, overrides=overrides, what="ingest")
