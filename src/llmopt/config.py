@@ -93,7 +93,8 @@ def _problem(error: dict, loc: tuple[str, ...], model_cls: type[BaseModel]) -> s
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         keys = ", ".join(_fields_at(model_cls, loc[:-1]))
-        return f"{where}: {message} (unknown key {loc[-1]!r} at {where}" + (f"; supported keys: {keys})" if keys else ")")
+        supported = f"; supported keys: {keys}" if keys else ""
+        return f"{where}: {message} (unknown key {loc[-1]!r} at {where}{supported})"
     value = error.get("input")
     given = f" (got {_short(value)})" if loc and not isinstance(value, (dict, list, tuple, BaseModel)) else ""
     return f"{where}: {message}{given}" if where else message
