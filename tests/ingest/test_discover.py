@@ -85,6 +85,6 @@ def test_a_linked_folder_is_reported_as_skipped_not_dropped_silently(tmp_path):
     (tmp_path / "docs" / "loop").symlink_to(tmp_path / "docs", target_is_directory=True)
     files, problems = found([tmp_path / "docs"])
     assert files == ["b.md"]
-    assert problems["linked"] == problems["loop"] == ("skipped", "a symbolic link to a folder is not followed (it "
-                                                      "may loop); name its target to ingest it")
+    why = "a symbolic link to a folder is not followed (it may loop); name its target to ingest it"
+    assert problems["linked"] == problems["loop"] == ("skipped", why)
     assert found([tmp_path / "docs" / "linked"])[0] == ["a.md"]  # named, it is ingested
