@@ -46,6 +46,17 @@ def test_generation_settings_no_engine_takes_are_one_line(option):
     assert_short(run("generate", "hi", "--model", "fake:ok", *option), 1, "error:", setting, most_lines=1)
 
 
+@pytest.mark.parametrize("spec", ["fake:ok?n_ctx=abc", "fake:ok?n_ctx=-5", "openai:m?timeout=nan@http://127.0.0.1:9/v1",
+                                  "openai:m?retries=many@http://127.0.0.1:9/v1"])
+def test_bad_model_spec_options_are_one_line(spec):
+    """int('abc') inside a backend's load used to escape as a ValueError traceback (and a 500 from the server)."""
+    assert_short(run("generate", "hi", "--model", spec), 1, "error:", "model spec", most_lines=1)
+
+
+def test_out_of_range_numbers_are_usage_errors():
+    assert_short(run("runs", "--limit", "1" + "0" * 20), 2, "--limit")  # was an OverflowError from SQLite
+
+
 def test_version_prints_the_version():
     from llmopt import __version__
 

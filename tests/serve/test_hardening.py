@@ -68,6 +68,8 @@ def test_a_lone_surrogate_in_the_model_name_is_4xx(start):
     '{"model": "rag:k=-3", "messages": [{"role": "user", "content": "hi"}]}',
     '{"model": "rag:k=nan", "messages": [{"role": "user", "content": "hi"}]}',
     '{"model": "rag:max_context=inf", "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "none@fake:ok?n_ctx=abc", "messages": [{"role": "user", "content": "hi"}]}',  # bad spec options
+    '{"model": "none@fake:ok?n_ctx=-5", "messages": [{"role": "user", "content": "hi"}]}',
     '{"model": "rag-k5", "messages": [{"role": "user", "content": "hi"}]',     # cut short
 ])
 def test_malformed_requests_are_400_not_500(start, body):

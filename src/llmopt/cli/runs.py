@@ -12,7 +12,8 @@ from .common import JSON_HELP, emit_json, out, table
 def register(app: typer.Typer) -> None:
     @app.command("runs")
     def runs_cmd(
-        limit: int = typer.Option(20, "--limit", "-n", help="How many recent runs to show."),
+        limit: int = typer.Option(20, "--limit", "-n", min=0, max=10**9, help="How many recent runs to "
+                                   "show."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Show recent runs (calls, tokens, latency, cost, errors) and totals over the whole log."""

@@ -117,4 +117,4 @@ SCRIPTS: dict[str, Script] = {
 
 def load(spec: ModelSpec) -> FakeLLM:
     script = SCRIPTS.get(spec.name, (spec.name,))
-    return FakeLLM(script, name=spec.name, context_length=int(spec.options.get("n_ctx", 8192)))
+    return FakeLLM(script, name=spec.name, context_length=spec.number("n_ctx", 8192, 1, 2**24))

@@ -277,5 +277,5 @@ def load(spec: ModelSpec) -> LlamaCppLLM:
     quant = opts.get("quant", PACKS[spec.name].llamacpp_quant if spec.name in PACKS else None)
     if quant and quant.lower() != "shipped":
         path, name = requantized(path, quant), f"{name}@{quant.lower()}"
-    return LlamaCppLLM(path, name, n_ctx=int(opts.get("n_ctx", DEFAULT_N_CTX)),
-                       n_threads=int(opts["n_threads"]) if "n_threads" in opts else None)
+    return LlamaCppLLM(path, name, n_ctx=spec.number("n_ctx", DEFAULT_N_CTX, 16, 2**20),
+                       n_threads=spec.number("n_threads", None, 1, 1024))

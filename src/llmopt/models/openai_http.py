@@ -229,7 +229,6 @@ def load(spec: ModelSpec) -> OpenAIHTTP:
     if not base_url:
         raise ConfigError(f"'{spec}': no endpoint; write openai:{spec.name}@http://HOST:PORT/v1 or set OPENAI_BASE_URL")
     key = os.environ.get("LLMOPT_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    opts = spec.options
-    return OpenAIHTTP(spec.name, base_url, key, timeout=float(opts.get("timeout", 60)),
-                      retries=int(opts.get("retries", 3)), concurrency=int(opts.get("concurrency", 8)),
-                      context_length=int(opts.get("n_ctx", 32768)))
+    return OpenAIHTTP(spec.name, base_url, key, timeout=spec.number("timeout", 60.0, 0.001, 86400, whole=False),
+                      retries=spec.number("retries", 3, 0, 100), concurrency=spec.number("concurrency", 8, 1, 1024),
+                      context_length=spec.number("n_ctx", 32768, 1, 2**24))

@@ -38,6 +38,22 @@ class ModelSpec:
     def __str__(self) -> str:
         return self.raw or f"{self.engine}:{self.name}"
 
+    def number(self, key: str, default: float | None, low: float, high: float, *, whole: bool = True):
+        """Option `key` as a number within [low, high] (default when absent); ModelSpecError otherwise, where
+        int("abc") or an engine refusing n_ctx=-5 would fail deep inside a backend."""
+        text = self.options.get(key)
+        if text is None:
+            return default
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            kind, span = ("a whole number", f"{int(low)} to {int(high)}") if whole else ("a number", f"{low} to {high}")
+            raise ModelSpecError(f"option {key}={text!r} in model spec '{self}' should be {kind} from {span}, e.g. "
+                                 f"?{key}={default if default is not None else int(low)}")
+        return value
+
 
 def parse_spec(text: str) -> ModelSpec:
     """Parse a model spec string; raises ModelSpecError with the grammar when it cannot."""
