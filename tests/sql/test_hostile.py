@@ -190,3 +190,17 @@ def test_a_comparison_past_its_search_budget_is_a_wrong_answer_with_a_reason(boo
     with SafeDatabase(bookshop) as db:
         outcome = execution_match(db, gold, "SELECT count(*), genre, genre FROM books GROUP BY genre")
     assert not outcome.match and "could not be compared" in outcome.error
+
+
+def test_a_query_process_that_dies_is_a_clear_error_and_is_replaced(bookshop):
+    import os
+    import signal
+
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+    with SafeDatabase(bookshop, timeout_s=30) as db:
+        pid = db._worker.process.pid
+        threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()  # as the system's OOM killer would
+        with pytest.raises(SQLExecutionError, match="stopped .*status -9.*memory"):
+            db.execute(endless)
+        assert db.execute("SELECT count(*) FROM authors").rows == [(12,)]
+        assert db._worker.process.pid != pid

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -206,9 +207,12 @@ class SafeDatabase:
         worker = sandbox.acquire()
         try:
             _unpack(worker.call(("open", str(self.path), limits()), OPEN_TIMEOUT_S))
-        except sandbox.WorkerLost:
-            raise InputError(f"{self.path}: opening the database took over {OPEN_TIMEOUT_S:g} s; check the file "
-                             "(a network drive, a huge schema?)") from None
+        except sandbox.WorkerLost as lost:
+            if lost.overran:
+                raise InputError(f"{self.path}: opening the database took over {OPEN_TIMEOUT_S:g} s; check the "
+                                 "file (a network drive, a huge schema?)") from None
+            raise InputError(f"{self.path}: the query process stopped ({lost}) before the database opened; check "
+                             f"that {sys.executable} can import llmopt (its error is above)") from None
         except Exception:
             sandbox.release(worker)
             raise
@@ -240,9 +244,12 @@ class SafeDatabase:
             started = time.monotonic()
             try:
                 reply = self._worker.call(("execute", statement, max_rows, truncate, limit), limit + GRACE_S)
-            except sandbox.WorkerLost:
+            except sandbox.WorkerLost as lost:
                 self._worker = None
-                raise timeout_error(limit) from None
+                if lost.overran:
+                    raise timeout_error(limit) from None
+                raise SQLExecutionError(f"the process running the query stopped ({lost}); it may have needed more "
+                                        "memory than a query may use: select fewer or smaller values") from None
             columns, rows, over = _unpack(reply)
             return QueryResult(columns, rows, over, time.monotonic() - started)
 

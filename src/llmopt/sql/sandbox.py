@@ -31,7 +31,12 @@ MAX_IDLE_WORKERS = 4
 
 
 class WorkerLost(Exception):
-    """The child died or was killed (it overran its limit, or the system killed it)."""
+    """The child is gone: killed because it overran its limit (overran=True), or it died on its own."""
+
+    def __init__(self, overran: bool, status: int | None = None):
+        super().__init__("overran its limit" if overran else f"exited with status {status}")
+        self.overran = overran
+        self.status = status
 
 
 class Worker:
@@ -59,15 +64,18 @@ class Worker:
         return self.process.poll() is None
 
     def call(self, request: tuple, wait_s: float) -> Any:
-        """The child's reply to `request`, or WorkerLost when none comes within wait_s (the child is killed)."""
+        """The child's reply to `request`, or WorkerLost when none comes within wait_s (the child is killed) or
+        the child dies first."""
+        overran = False
         try:
             self._send.send(request)
             if self._recv.poll(wait_s):
                 return self._recv.recv()
-        except (OSError, EOFError):
+            overran = True
+        except (OSError, EOFError):  # the child died (its end of the pipe closed)
             pass
         self.kill()
-        raise WorkerLost()
+        raise WorkerLost(overran and self.process.returncode == -9, self.process.returncode)
 
     def kill(self) -> None:
         if self.alive:
