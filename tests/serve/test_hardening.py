@@ -124,3 +124,11 @@ def test_a_disallowed_model_403_names_the_rule_not_the_configuration(start):
     assert error["code"] == "model_not_allowed" and "--allow-model" in error["message"]
     assert "secret-internal-model" not in response.text and "10.0.0.7" not in response.text
     assert "fake:" not in response.text
+
+
+def test_step_tokens_in_a_model_name_obey_the_max_tokens_limit(start):
+    """IterDRAG's per-step budget is generated tokens too: it may not exceed what max_tokens may ask for."""
+    url = start()
+    error = assert_4xx(post(url, json.dumps({**message(QUESTION), "model": "iterdrag:step_tokens=100000"})))
+    assert error["code"] == "limit_exceeded" and "step_tokens" in error["message"]
+    assert post(url, json.dumps({**message(QUESTION), "model": "iterdrag:step_tokens=64"})).status_code == 200

@@ -154,7 +154,7 @@ class Presets:
     def _check_limits(self, settings: dict[str, Any], name: str) -> None:
         lim = self.limits
         for key, most in (("k", lim.max_k), ("m", lim.max_m), ("n", lim.max_n), ("samples", lim.max_samples),
-                          ("max_context", lim.max_context)):
+                          ("max_context", lim.max_context), ("step_tokens", lim.max_tokens)):
             value = settings.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > most:
                 code = "context_length_exceeded" if key == "max_context" else "limit_exceeded"
