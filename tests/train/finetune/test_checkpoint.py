@@ -125,3 +125,12 @@ def test_a_damaged_checkpoint_is_one_error_naming_the_fix(tmp_path, damage):
     message = str(info.value)
     assert "--out" in message and "\n" not in message, message
     assert json.dumps(message)  # plain text
+
+
+def test_folders_that_only_look_like_checkpoints_are_ignored(tmp_path):
+    model, optimizer, scheduler = tiny()
+    saved = checkpoint.save(tmp_path, 2, model, optimizer, scheduler, {"fingerprint": "f"}, keep=3)
+    for stray in ("step-old", "step-", "step-2.bak"):
+        (checkpoint.checkpoints_dir(tmp_path) / stray).mkdir()
+        (checkpoint.checkpoints_dir(tmp_path) / stray / "state.json").write_text("{}")
+    assert checkpoint.latest(tmp_path) == saved

@@ -59,7 +59,8 @@ def complete(out: Path) -> list[Path]:
     root = checkpoints_dir(out)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.name.startswith(PREFIX) and (p / "state.json").is_file()]
+    found = [p for p in root.iterdir() if p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()
+             and (p / "state.json").is_file()]  # a stray step-old/ or step-1.bak/ is not a checkpoint
     return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
 
 
