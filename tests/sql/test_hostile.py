@@ -204,3 +204,31 @@ def test_a_query_process_that_dies_is_a_clear_error_and_is_replaced(bookshop):
             db.execute(endless)
         assert db.execute("SELECT count(*) FROM authors").rows == [(12,)]
         assert db._worker.process.pid != pid
+
+
+def test_a_stuck_query_process_leaves_with_its_killed_parent(bookshop, tmp_path):
+    """A parent killed mid-query (kill -9, OOM) must not leave its child burning a CPU for minutes."""
+    import os
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "child.pid"
+    script = (f"import os, threading, time\nfrom llmopt.sql.safe import SafeDatabase, try_execute\n"
+              f"db = SafeDatabase({str(bookshop)!r}, timeout_s=600)\n"
+              f"open({str(pid_file)!r}, 'w').write(str(db._worker.process.pid))\n"
+              f"threading.Timer(1.0, os._exit, (9,)).start()\n"
+              f"try_execute(db, {STUCK_IN_C[1]!r})\n")
+    subprocess.run([sys.executable, "-c", script], timeout=120)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.2)
+    assert not _running(child), "the query process outlived its parent by 30 s"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1][0] not in "ZX"
+    except FileNotFoundError:
+        return False

@@ -52,7 +52,7 @@ class Worker:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "llmopt.sql.sandbox", str(to_child_r), str(from_child_w)],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
-                start_new_session=True)  # a Ctrl-C in the terminal reaches the parent, which cleans up
+                start_new_session=True)  # Ctrl-C reaches the parent only: it decides what to stop
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -117,6 +117,7 @@ def serve(read_fd: int, write_fd: int) -> None:
     from ..errors import LlmoptError
 
     resource.setrlimit(resource.RLIMIT_AS, (MAX_WORKER_BYTES, MAX_WORKER_BYTES))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     requests, replies = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     connection = None
     while True:
@@ -139,6 +140,13 @@ def serve(read_fd: int, write_fd: int) -> None:
             reply = ("error", "SQLExecutionError", "the query needed more memory than a query may use; select "
                                                    "fewer or smaller values")
         replies.send(reply)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A child stuck in a C loop never reads the pipe's end: leave as soon as the parent is gone (killed)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class ReadOnlyConnection:
