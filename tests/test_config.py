@@ -95,3 +95,15 @@ def test_a_user_price_file_that_is_not_a_mapping_is_one_line(tmp_path, monkeypat
     with pytest.raises(ConfigError, match="prices.yaml: write a mapping of price settings"):
         pricing.price_table()
     pricing.price_table.cache_clear()
+
+
+def test_a_required_setting_missing_from_the_file_names_the_file(tmp_path):
+    class Needs(BaseModel):
+        data: str
+
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=f"^bad settings: data: Field required \\(in {path}\\)$"):
+        load_config(Needs, path)
+    with pytest.raises(ConfigError, match="^bad settings: data: Field required$"):
+        load_config(Needs)

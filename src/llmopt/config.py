@@ -27,14 +27,11 @@ def load_config(model_cls: type[M], path: str | Path | None = None, *, overrides
     """`model_cls` from (in increasing priority) its defaults, `base`, the YAML file at `path` and `overrides`
     (None values mean 'not given'). A shared file may keep the settings under a `section:` key."""
     data = dict(base.model_dump() if isinstance(base, BaseModel) else base or {})
-    from_file: dict[str, Any] = {}
     if path is not None:
-        from_file = _field_names(model_cls, read_yaml(path, what=what, section=section))
-        data.update(from_file)
+        data.update(_field_names(model_cls, read_yaml(path, what=what, section=section)))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     data.update(given)
-    file_keys = set(from_file) - set(given)
-    return validate(model_cls, data, what=what, file=path if file_keys else None, file_keys=file_keys)
+    return validate(model_cls, data, what=what, file=path, flag_keys=given)
 
 
 def read_yaml(path: str | Path, *, what: str = "", section: str | None = None) -> dict[str, Any]:
@@ -65,25 +62,26 @@ def read_yaml(path: str | Path, *, what: str = "", section: str | None = None) -
 
 
 def validate(model_cls: type[M], data: Any, *, what: str = "", file: str | Path | None = None,
-             file_keys: Iterable[str] = ()) -> M:
+             flag_keys: Iterable[str] = ()) -> M:
     """`model_cls.model_validate(data)`, its errors turned into one ConfigError line: the first problem of each
-    top-level field, with the value given; `file` is named beside the problems of `file_keys`."""
+    top-level field, with the value given; `file` is named beside every problem but those of `flag_keys` (values
+    given on the command line or by the caller)."""
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
-        problems = describe(exc, model_cls, file=file, file_keys=set(file_keys))
+        problems = describe(exc, model_cls, file=file, flag_keys=set(flag_keys))
         raise ConfigError(f"bad {what + ' ' if what else ''}settings: {problems}") from None
 
 
 def describe(exc: ValidationError, model_cls: type[BaseModel], *, file: str | Path | None = None,
-             file_keys: set[str] = frozenset()) -> str:
+             flag_keys: set[str] = frozenset()) -> str:
     parts, seen = [], set()
     for error in exc.errors():
         loc = tuple(str(p) for p in error["loc"])
         if loc[:1] in seen:  # a union reports every alternative: the first says enough
             continue
         seen.add(loc[:1])
-        where_from = f" (in {file})" if file is not None and loc and loc[0] in file_keys else ""
+        where_from = f" (in {file})" if file is not None and not (loc and loc[0] in flag_keys) else ""
         parts.append(_problem(error, loc, model_cls) + where_from)
     return "; ".join(parts)
 

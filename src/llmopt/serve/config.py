@@ -113,9 +113,9 @@ def make_config(config_file: str | Path | None = None, **overrides: Any) -> Serv
     from_file = data.get("limits") or {}
     if not isinstance(from_file, dict):
         raise ConfigError(f"{config_file}: limits should be a mapping, e.g. 'limits: {{max_tokens: 256}}'")
-    file_keys = set(data) - set(given)
+    flag_keys = set(given)
     limits = {**from_file, **(given.pop("limits", None) or {})}
     data.update(given)
     if limits:
         data["limits"] = limits
-    return validate(ServeConfig, data, what="serve", file=config_file, file_keys=file_keys)
+    return validate(ServeConfig, data, what="serve", file=config_file, flag_keys=flag_keys)
