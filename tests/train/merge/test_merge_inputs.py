@@ -159,3 +159,24 @@ def test_a_bad_tokenizer_config_is_one_error_naming_it(tiny_models, broken_copy,
     with pytest.raises(LlmoptError) as info:
         run_merge(config, tmp_path / "out")
     assert "tokenizer_config.json" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("options", [{"max_shard_size": "abc"}, {"max_shard_size": "-5GB"}, {"threads": -3}])
+def test_bad_merge_options_are_one_config_error(tiny_models, tmp_path, options):
+    from llmopt.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        run_merge(linear(Path(tiny_models["m0"]), tiny_models["m2"]), tmp_path / "out", **options)
+    assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["the input", "a folder holding the input"])
+def test_the_output_never_replaces_an_input_model(tiny_models, broken_copy, tmp_path, where):
+    from llmopt.errors import ConfigError
+
+    folder = broken_copy()
+    before = sorted((p.name, p.stat().st_size) for p in folder.iterdir())
+    out = folder if where == "the input" else folder.parent
+    with pytest.raises(ConfigError, match="would replace the input model"):
+        run_merge(linear(folder, tiny_models["m2"]), out, overwrite=True)
+    assert sorted((p.name, p.stat().st_size) for p in folder.iterdir()) == before

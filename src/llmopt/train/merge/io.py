@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ...errors import InputError
+from ...errors import ConfigError, InputError
 
 SAFETENSORS_DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -349,9 +349,9 @@ def parse_size(value: str | int) -> int:
     """Bytes from "5GB" (decimal, as HF's max_shard_size), "4GiB" (binary) or an integer."""
     if isinstance(value, int):
         return value
-    match = _SIZE.match(value)
+    match = _SIZE.match(str(value))
     if not match:
-        raise ValueError(f"cannot read size {value!r}; write it like 5GB, 500MB or 2GiB")
+        raise ConfigError(f"cannot read size {value!r} (--max-shard-size); write it like 5GB, 500MB or 2GiB")
     number, unit = float(match.group(1)), match.group(2).upper()
     powers = {"": 0, "B": 0, "K": 1, "M": 2, "G": 3, "T": 4}
     base = 1024 if "I" in unit else 1000

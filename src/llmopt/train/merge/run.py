@@ -104,6 +104,8 @@ def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union
 
 @contextlib.contextmanager
 def _torch_threads(threads: int | None):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise ConfigError(f"--threads {threads!r}: pass a whole number of torch threads (1 or more; 0 keeps torch's own setting)")
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -117,6 +119,10 @@ def execute(plan: MergePlan, out_dir: Path, *, overwrite: bool = False, copy_tok
             durable: bool = False, progress: Progress | None = None) -> int:
     """Run a plan into out_dir atomically; return how many shards were reused from an interrupted run."""
     out_dir = out_dir.expanduser().resolve()
+    for model in plan.models.values():  # publishing replaces out_dir: never an input, nor a folder holding one
+        folder = Path(model.folder).resolve()
+        if folder == out_dir or folder.is_relative_to(out_dir):
+            raise ConfigError(f"--out {out_dir} would replace the input model {model.key}; choose another --out")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"output folder {out_dir} already exists; pass --overwrite or choose another --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
