@@ -139,3 +139,8 @@ def test_predictable_os_and_decoding_errors_become_one_line(monkeypatch, capsys)
     monkeypatch.setenv("LLMOPT_DEBUG", "1")
     with pytest.raises(UnicodeDecodeError):  # LLMOPT_DEBUG=1 shows the real exception
         cli_main.main(["decode"])
+
+
+def test_serve_warns_about_a_reports_folder_that_is_not_there(tmp_path):
+    proc = run("serve", "--check", "--model", "fake:ok", "--reports", str(tmp_path / "typo"))
+    assert proc.returncode == 0 and "typo is not a folder" in proc.stderr, proc.stderr[-2000:]

@@ -62,6 +62,10 @@ def register(app: typer.Typer) -> None:
                                demos=demos, sql_examples=sql_examples, reports=reports, allow_models=allow_model,
                                allowed_hosts=allowed_host, limits=limits)
         check_exposure(settings)
+        for folder in settings.reports:
+            if not Path(folder).expanduser().is_dir():
+                err.print(f"[yellow]warning:[/] --reports {folder} is not a folder (yet); its reports are listed "
+                          "once it holds some", highlight=False)
         if not settings.index and not settings.db:
             err.print("[yellow]no --index and no --db: only the 'none' preset (the model alone) is served[/]")
         application = create_app(settings)
