@@ -6,6 +6,7 @@ command-line flags override the file.
     model: default               # the model of presets that name none
     demos: demos.jsonl           # demonstration pool: enables drag-k5-m4 and IterDRAG demonstrations
     allow_models: ["openai:*"]   # model specs clients may name after "@" besides the presets' own
+    allowed_hosts: [llm.lan]     # Host names served besides localhost/127.0.0.1/::1 (DNS rebinding)
     reports: [lab-report, eval-out]
     presets:
       rag-k8: {strategy: rag, k: 8, description: "more evidence"}
