@@ -3,7 +3,7 @@ cached_prompt_tokens (its built-in reuse only covers the previous prompt)."""
 
 import pytest
 
-from llmopt.rag.api import Asker
+from llmopt.rag.api import Asker, prefix_cache_for
 from llmopt.rag.config import AskConfig
 from llmopt.rag.demos import DemoPool
 from llmopt.rag.layout import build_prompt
@@ -34,7 +34,7 @@ def test_interleaved_questions_reuse_their_shared_prefix(retriever):
     shared = shared_token_count(llm, prompt, llm.tokenize(prompt.text))
     assert first.usage.cached_prompt_tokens == 0
     assert second.usage.cached_prompt_tokens >= shared > 100
-    assert llm._llmopt_prefix_cache.hits >= 1
+    assert prefix_cache_for(llm).hits >= 1
 
 
 def test_without_the_cache_only_the_previous_prompt_is_reused(retriever):

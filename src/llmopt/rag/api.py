@@ -9,7 +9,9 @@ cache) and call `.ask(question, question_id=...)` for each.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+import weakref
 from typing import Any
 
 from ..errors import ConfigError
@@ -213,13 +215,18 @@ def _with_llm(run: Run, llm: LLM) -> Run:
     return replace(run, llm=llm, cache=None, calls=run.calls, steps=run.steps, _token_counts={})
 
 
+_prefix_caches: "weakref.WeakKeyDictionary[LLM, PrefixCache]" = weakref.WeakKeyDictionary()
+_prefix_caches_lock = threading.Lock()
+
+
 def prefix_cache_for(llm: LLM) -> PrefixCache:
-    """One prefix cache per loaded model, kept on the model so every Asker in the process shares it."""
-    cache = getattr(llm, "_llmopt_prefix_cache", None)
-    if cache is None:
-        cache = PrefixCache()
-        llm._llmopt_prefix_cache = cache
-    return cache
+    """One prefix cache per loaded model, shared by every Asker in the process; held beside the model (not on
+    it), and dropped with it."""
+    with _prefix_caches_lock:
+        cache = _prefix_caches.get(llm)
+        if cache is None:
+            cache = _prefix_caches[llm] = PrefixCache()
+        return cache
 
 
 _open_indexes: dict[str, Any] = {}
