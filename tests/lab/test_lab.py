@@ -51,3 +51,14 @@ def test_cheapest_uses_ci_lower_bound():
             LadderRow("b", "b", "acc", 0.70, 0.61, 0.79, cost_usd=0.002)]
     assert cheapest_reaching(rows, "acc", 0.6).config == "b"
     assert cheapest_reaching(rows, "acc", 0.9) is None
+
+
+def test_a_file_as_out_fails_before_any_stage_runs(toy_stages, tmp_path, monkeypatch):
+    ran = []
+    from dataclasses import replace
+
+    monkeypatch.setitem(registry._STAGES, "good", replace(registry._STAGES["good"], run=lambda ctx: ran.append(1)))
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; name a folder"):
+        run_lab(out=tmp_path / "taken")
+    assert ran == []

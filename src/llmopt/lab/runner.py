@@ -53,10 +53,22 @@ def select_stages(names: str | list[str] | None) -> list[Stage]:
     return sorted(chosen, key=lambda s: (s.order, s.name))
 
 
+def _writable_folder(out_dir: Path) -> Path:
+    """The report folder, made now: a bad --out must fail before the stages run for minutes, not after."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file; name a folder for the report (e.g. --out lab-report)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot create the report folder ({exc.strerror}); "
+                          "name a folder you can write") from None
+    return out_dir
+
+
 def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-report", quick: bool = False,
             model: str = "default", target: str | None = None, on_stage=None) -> LabResult:
     """Run the chosen stages (all by default) and write report.md / report.html under `out`."""
-    out_dir = Path(out)
+    out_dir = _writable_folder(Path(out))
     ctx = LabContext(out_dir=out_dir, quick=quick, model=model)
     wanted = parse_target(target)
     result = LabResult(out_dir, [], [])
