@@ -122,10 +122,11 @@ def write_gguf(folder: Path, config: dict, arch: str, path: Path, outtype: str) 
 def _tensors(folder: Path):
     from safetensors import safe_open
 
-    index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    from .merge.io import index_folder  # checks headers and shard indexes: a malformed file is one line naming it
+
+    files = sorted({info.file for info in index_folder(folder).values()})
     for file in files:
-        with safe_open(str(folder / file), framework="pt") as handle:
+        with safe_open(str(file), framework="pt") as handle:
             for key in handle.keys():
                 if not key.endswith("rotary_emb.inv_freq"):
                     yield key, handle.get_tensor(key)

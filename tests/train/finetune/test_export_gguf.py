@@ -34,3 +34,17 @@ def test_unverifiable_exports_are_refused_and_leave_nothing(tiny_model, tmp_path
     (folder / "config.json").unlink()
     with pytest.raises(ExportError, match="merge LoRA adapters first"):
         export_gguf(folder)
+
+
+@pytest.mark.parametrize("index", ['{"metadata": {}}', "not json", '{"weight_map": {"a": "../x.safetensors"}}'])
+def test_a_malformed_shard_index_is_one_line_naming_it(tiny_model, tmp_path, index):
+    from llmopt.errors import InputError
+
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    for item in tiny_model.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    (folder / "model.safetensors.index.json").write_text(index)
+    with pytest.raises(InputError, match="model.safetensors.index.json"):
+        export_gguf(folder, tmp_path / "x.gguf", outtype="f32")
+    assert not list(tmp_path.glob("*.gguf"))
