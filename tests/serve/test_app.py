@@ -247,3 +247,20 @@ def test_a_streaming_client_that_leaves_the_queue_frees_its_place(start, gate):
     holder.join(timeout=30)
     queue = httpx.get(f"{url}/health").json()["queue"]
     assert (queue["active"], queue["waiting"], queue["answered"]) == (0, 0, 1)
+
+
+def test_sampling_settings_in_the_model_name_reach_the_model(start, monkeypatch):
+    """`rag:temperature=...,seed=...` must not be overwritten by a request that leaves them out."""
+    from llmopt.models import fake, registry
+
+    seen = []
+    monkeypatch.setitem(fake.SCRIPTS, "recorder", lambda prompt, params: seen.append(params) or "Lisbon")
+    url = start()
+    try:
+        assert chat(url, model="rag:k=2,temperature=0.5,seed=7@fake:recorder").status_code == 200
+        assert (seen[-1].temperature, seen[-1].seed) == (0.5, 7)
+        assert chat(url, model="rag:k=2,temperature=0.5,seed=7@fake:recorder", temperature=0.2,
+                    seed=3).status_code == 200  # the request's own values win
+        assert (seen[-1].temperature, seen[-1].seed) == (0.2, 3)
+    finally:
+        registry._loaded.pop("fake:recorder@None?[]", None)

@@ -44,6 +44,11 @@ class Overrides:
     top_p: float | None = None
     seed: int | None = None
 
+    def sampling(self, *, with_top_p: bool = True) -> dict[str, Any]:
+        """The sampling settings this request gives; those it leaves out keep the preset's (or the model name's)."""
+        names = ("temperature", "top_p", "seed") if with_top_p else ("temperature", "seed")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
 
 class LockedRetriever:
     """One index handle shared by all requests; searches take turns."""
@@ -156,9 +161,7 @@ class Pipelines:
         from ..rag.config import AskConfig
 
         settings = {**resolved.settings, "strategy": resolved.strategy, "model": resolved.model,
-                    "max_tokens": o.max_tokens, "temperature": o.temperature, "seed": o.seed}
-        if o.top_p is not None:
-            settings["top_p"] = o.top_p
+                    "max_tokens": o.max_tokens, **o.sampling()}
         config = AskConfig.make(**settings)
         key = "rag:" + config.model_dump_json()
         entry = self._cached(key, lambda: Asker(config, llm=self.model(config.model), retriever=self.retriever,
@@ -193,7 +196,7 @@ class Pipelines:
         from ..sql.pipeline import TextToSQL
 
         settings = {**resolved.settings, "strategy": resolved.strategy, "model": resolved.model,
-                    "temperature": o.temperature, "seed": o.seed,
+                    **o.sampling(with_top_p=False),
                     "max_tokens": max(16, o.max_tokens) if o.max_tokens else None}  # a query needs room
         config = make_config(None, **settings)
         key = "sql:" + config.model_dump_json()
