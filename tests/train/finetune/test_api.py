@@ -100,3 +100,18 @@ def test_retrieval_augmented_prompts_put_documents_before_the_question(tiny_mode
     prompt = seen[0].question
     assert "Fact sheet for: Item" in prompt and prompt.index("Fact sheet") < prompt.rindex("what is")
     assert seen[0].extra["rag_chunks"] == ["c1"]
+
+
+@pytest.mark.parametrize("which", ["data", "eval"])
+def test_a_missing_data_file_fails_before_the_model_is_loaded(tmp_path, which):
+    from llmopt.errors import InputError
+    from llmopt.train.distill import distill
+
+    train = write_jsonl(tmp_path / "train.jsonl", arithmetic_rows(4))
+    files = {"data": str(train), "eval": str(train), which: str(tmp_path)}  # a folder, not a file
+    # the model does not exist either: the data must be checked first, before minutes of loading
+    with pytest.raises(InputError, match=f"data file {tmp_path} is a folder"):
+        finetune({"model": f"hf:{tmp_path / 'no-model'}", "out": str(tmp_path / "o"), **files})
+    with pytest.raises(InputError, match=f"data file {tmp_path} is a folder"):
+        distill({"teacher": f"hf:{tmp_path / 'no-model'}", "student": f"hf:{tmp_path / 'no-model'}",
+                 "out": str(tmp_path / "d"), **files})

@@ -12,7 +12,7 @@ from ...errors import ConfigError
 from ...metrics import f1
 from ..finetune.api import FinetuneResult, Session
 from ..finetune.config import load_config
-from ..finetune.data import Example
+from ..finetune.data import Example, check_data_files
 from ..finetune.modelio import load_model, load_tokenizer, model_folder
 from ..finetune.prepare import load_split, tokenize_split
 from .compat import check_tokenizers
@@ -61,6 +61,7 @@ def _ratio(a, b) -> float | None:
 def distill(config: DistillConfig | dict | str | Path, *, on_progress: Progress | None = None) -> DistillResult:
     """Distill `teacher` into `student` (or a depth-pruned teacher) with the chosen loss; see DistillConfig."""
     cfg = _as_config(config)
+    check_data_files(cfg)
     out = Path(cfg.out)
     accelerator = Session.make_accelerator(cfg)
     with accelerator.main_process_first():  # one process prunes and asks the teacher; the others read its files

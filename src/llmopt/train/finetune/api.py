@@ -13,6 +13,7 @@ from typing import Any
 from ...paths import atomic_write_text
 from ...retrieval import Retriever
 from .config import FinetuneConfig, TrainSettings, load_config
+from .data import check_data_files
 from .evaluate import EvalResult, evaluate
 from .loss import token_loss_sum
 from .modelio import add_lora, count_parameters, folder_size, load_model, load_tokenizer, model_folder, save_trained
@@ -64,6 +65,7 @@ def finetune(config: FinetuneConfig | dict | str | Path, *, retriever: Retriever
              on_progress: Progress | None = None) -> FinetuneResult:
     """Fine-tune a model (full or LoRA) on JSONL data; see FinetuneConfig for every option."""
     cfg = _as_config(config)
+    check_data_files(cfg)
     from .rag import open_retriever
 
     opened = retriever is None and cfg.rag_index

@@ -68,11 +68,24 @@ class Example:
         return replace(self, messages=tuple(messages), raw_prompt=user_text if self.raw_prompt is not None else None)
 
 
-def read_examples(path: str | Path, *, require_answer: bool = True) -> list[Example]:
-    """Parse a JSONL file; a bad row fails with its file and line number (training on half a file is worse)."""
+def check_data_files(settings: Any) -> None:
+    """Fail on a missing training or eval file before a model is loaded (minutes), not after."""
+    for path in (settings.data, settings.eval):
+        if path is not None:
+            _data_file(path)
+
+
+def _data_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"data file {path} not found; pass a JSONL file with messages or prompt/completion rows")
+        what = "is a folder" if path.is_dir() else "not found"
+        raise InputError(f"data file {path} {what}; pass a JSONL file with messages or prompt/completion rows")
+    return path
+
+
+def read_examples(path: str | Path, *, require_answer: bool = True) -> list[Example]:
+    """Parse a JSONL file; a bad row fails with its file and line number (training on half a file is worse)."""
+    path = _data_file(path)
     examples = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
