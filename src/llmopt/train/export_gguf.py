@@ -120,16 +120,9 @@ def write_gguf(folder: Path, config: dict, arch: str, path: Path, outtype: str) 
 
 
 def _tensors(folder: Path):
-    from safetensors import safe_open
+    from .merge.io import read_torch_tensors
 
-    from .merge.io import index_folder  # checks headers and shard indexes: a malformed file is one line naming it
-
-    files = sorted({info.file for info in index_folder(folder).values()})
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for key in handle.keys():
-                if not key.endswith("rotary_emb.inv_freq"):
-                    yield key, handle.get_tensor(key)
+    return ((key, tensor) for key, tensor in read_torch_tensors(folder) if not key.endswith("rotary_emb.inv_freq"))
 
 
 def add_tokenizer(writer, folder: Path, n_vocab: int) -> None:

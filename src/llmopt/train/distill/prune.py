@@ -57,16 +57,9 @@ def parse_layers(spec: str, n_layers: int) -> list[int]:
 
 def _read_tensors(folder: Path):
     """(name, tensor) pairs from a single or sharded safetensors model, one file at a time."""
-    from safetensors import safe_open
+    from ..merge.io import read_torch_tensors
 
-    index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
-    for name in files:
-        if not (folder / name).is_file():
-            raise ConfigError(f"{folder} has no {name}; depth pruning needs a safetensors model folder")
-        with safe_open(str(folder / name), framework="pt") as handle:
-            for key in handle.keys():
-                yield key, handle.get_tensor(key)
+    return read_torch_tensors(folder)
 
 
 def _subset_per_layer_lists(config: dict, keep: list[int], n_layers: int) -> None:

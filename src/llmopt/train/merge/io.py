@@ -149,6 +149,17 @@ def index_folder(folder: Path) -> dict[str, TensorInfo]:
     return tensors
 
 
+def read_torch_tensors(folder: Path):
+    """(name, torch tensor) pairs of an HF model folder, one safetensors file at a time, after index_folder has
+    checked every header and shard index (a malformed file is one InputError naming it)."""
+    from safetensors import safe_open
+
+    for file in sorted({info.file for info in index_folder(folder).values()}):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                yield key, handle.get_tensor(key)
+
+
 def _index_shards(index: Path) -> list[Path]:
     """The shard files a `model.safetensors.index.json` names: plain file names in its own folder."""
     weight_map = read_json(index, 'a "weight_map" of tensor names to shard files').get("weight_map")
