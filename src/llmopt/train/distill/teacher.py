@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -69,8 +70,8 @@ class TopKCache:
         self.meta = {"k": k, "temperature": temperature, "teacher": teacher, "vocab": vocab}
         self.entries: dict[str, SparseTeacher] = {}
         meta_path = self.folder / "meta.json"
-        if meta_path.is_file() and json.loads(meta_path.read_text()) != self.meta:
-            for shard in self.folder.glob("shard-*.safetensors"):  # another teacher/k/T: start over
+        if meta_path.is_file() and _read_meta(meta_path) != self.meta:
+            for shard in self.folder.glob("shard-*.safetensors"):  # another teacher/k/T (or unreadable): start over
                 shard.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
         meta_path.write_text(json.dumps(self.meta))
@@ -80,11 +81,18 @@ class TopKCache:
         from safetensors.torch import load_file
 
         for shard in sorted(self.folder.glob("shard-*.safetensors")):
-            tensors = load_file(str(shard))
-            for name in tensors:
-                if name.endswith(".ids"):
-                    key = name[:-4]
-                    self.entries[key] = SparseTeacher(tensors[name], tensors[f"{key}.logprobs"])
+            try:
+                tensors = load_file(str(shard))
+                found = {name[:-4]: SparseTeacher(tensors[name], tensors[f"{name[:-4]}.logprobs"])
+                         for name in tensors if name.endswith(".ids")}
+            except Exception as exc:  # safetensors' own error type, a missing partner, an OS error: all the same here
+                # a cache: its entries are recomputed; the damaged file is kept aside for a look, never read again
+                aside = shard.with_name(shard.name + ".damaged")
+                os.replace(shard, aside)
+                warnings.warn(f"teacher cache shard {shard} is unreadable ({type(exc).__name__}); moved to "
+                              f"{aside.name}, its entries are recomputed", stacklevel=2)
+                continue
+            self.entries.update(found)
 
     def missing(self, rows: list[Tokenized]) -> list[Tokenized]:
         return [r for r in rows if r.key not in self.entries]
@@ -98,7 +106,10 @@ class TopKCache:
         for key, sparse in new.items():
             blob[f"{key}.ids"] = sparse.ids.contiguous()
             blob[f"{key}.logprobs"] = sparse.logprobs.to(torch.float16).contiguous()  # half the disk, ample precision
-        index = len(list(self.folder.glob("shard-*.safetensors")))
+        # past the highest shard number, not the count: a shard set aside or deleted must not make the next one
+        # overwrite a live shard
+        index = 1 + max((int(p.name[6:11]) for p in self.folder.glob("shard-[0-9][0-9][0-9][0-9][0-9].safetensors")),
+                        default=-1)
         tmp = self.folder / f".shard-{index:05d}.{os.getpid()}.tmp"
         save_file(blob, str(tmp))
         os.replace(tmp, self.folder / f"shard-{index:05d}.safetensors")
@@ -111,6 +122,13 @@ class TopKCache:
 
 
 @torch.no_grad()
+def _read_meta(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def teacher_logits(teacher, batch, vocab: int, chunk: int = 256, varlen: bool = True):
     """Yield the teacher's logits (first `vocab` columns) at the batch's trained positions, a chunk at a time."""
     hidden, _ = selected_hidden(teacher, batch, varlen)
