@@ -3,6 +3,7 @@
     load_config(AskConfig, "ask.yaml", overrides={"k": 8}, what="ask")   defaults < base < file < overrides
     read_yaml(path, what="serve", section="serve")                        the file's mapping (one section of it)
     validate(AskConfig, data, what="ask")                                 the model, or one ConfigError line
+    key_lines("llmopt.yaml")                                              {("tasks", "qa"): 4, ...} for line-numbered errors
 
 Every problem is one ConfigError line that names the field (and the file when the value came from one): a bad
 value shows what was given, an unknown key lists the keys that level supports.
@@ -62,28 +63,64 @@ def read_yaml(path: str | Path, *, what: str = "", section: str | None = None) -
 
 
 def validate(model_cls: type[M], data: Any, *, what: str = "", file: str | Path | None = None,
-             flag_keys: Iterable[str] = ()) -> M:
+             flag_keys: Iterable[str] = (), lines: Mapping[tuple[str, ...], int] | None = None,
+             context: Any = None) -> M:
     """`model_cls.model_validate(data)`, its errors turned into one ConfigError line: the first problem of each
     top-level field, with the value given; `file` is named beside every problem but those of `flag_keys` (values
-    given on the command line or by the caller)."""
+    given on the command line or by the caller). With `lines` (from key_lines), each problem starts
+    `FILE:LINE: key.path:`; `context` reaches the model's validators (e.g. the folder paths resolve against)."""
     try:
-        return model_cls.model_validate(data)
+        return model_cls.model_validate(data, context=context)
     except ValidationError as exc:
-        problems = describe(exc, model_cls, file=file, flag_keys=set(flag_keys))
-        raise ConfigError(f"bad {what + ' ' if what else ''}settings: {problems}") from None
+        problems = describe(exc, model_cls, file=file, flag_keys=set(flag_keys), lines=lines)
+        raise ConfigError(problems if lines is not None else
+                          f"bad {what + ' ' if what else ''}settings: {problems}") from None
 
 
 def describe(exc: ValidationError, model_cls: type[BaseModel], *, file: str | Path | None = None,
-             flag_keys: set[str] = frozenset()) -> str:
+             flag_keys: set[str] = frozenset(), lines: Mapping[tuple[str, ...], int] | None = None) -> str:
     parts, seen = [], set()
     for error in exc.errors():
         loc = tuple(str(p) for p in error["loc"])
         if loc[:1] in seen:  # a union reports every alternative: the first says enough
             continue
         seen.add(loc[:1])
+        if lines is not None:
+            parts.append(f"{file}:{line_of(lines, loc)}: {_problem(error, loc, model_cls)}")
+            continue
         where_from = f" (in {file})" if file is not None and not (loc and loc[0] in flag_keys) else ""
         parts.append(_problem(error, loc, model_cls) + where_from)
     return "; ".join(parts)
+
+
+def key_lines(path: str | Path) -> dict[tuple[str, ...], int]:
+    """The 1-based line of every mapping key and list item of a YAML file, by its path of keys (list indexes as
+    text): {("tasks",): 3, ("tasks", "qa"): 4, ("models", "0"): 9}. Call after read_yaml has accepted the file."""
+    import yaml
+
+    root = yaml.compose(Path(path).expanduser().read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    found: dict[tuple[str, ...], int] = {}
+    stack = [((), root)] if root is not None else []
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                found[(*where, str(key.value))] = key.start_mark.line + 1
+                stack.append(((*where, str(key.value)), value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                found[(*where, str(index))] = item.start_mark.line + 1
+                stack.append(((*where, str(index)), item))
+    return found
+
+
+def line_of(lines: Mapping[tuple[str, ...], int], loc: tuple[str, ...]) -> int:
+    """The line of `loc`, or of its nearest enclosing key that the file has (a missing key: its parent's); 1 for
+    a problem with the file as a whole."""
+    for end in range(len(loc), 0, -1):
+        if tuple(loc[:end]) in lines:
+            return lines[tuple(loc[:end])]
+    return 1
 
 
 def _problem(error: dict, loc: tuple[str, ...], model_cls: type[BaseModel]) -> str:
