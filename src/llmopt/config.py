@@ -3,7 +3,7 @@
     load_config(AskConfig, "ask.yaml", overrides={"k": 8}, what="ask")   defaults < base < file < overrides
     read_yaml(path, what="serve", section="serve")                        the file's mapping (one section of it)
     validate(AskConfig, data, what="ask")                                 the model, or one ConfigError line
-    key_lines("llmopt.yaml")                                              {("tasks", "qa"): 4, ...} for line-numbered errors
+    key_lines("llmopt.yaml")                                              {("tasks", "qa"): 4, ...}: lines for errors
 
 Every problem is one ConfigError line that names the field (and the file when the value came from one): a bad
 value shows what was given, an unknown key lists the keys that level supports.

@@ -229,3 +229,23 @@ def test_not_a_mapping_and_bad_yaml(folder):
         load_project(write(folder, "- a\n- b\n"))
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_project(write(folder, "tasks: [\n"))
+
+
+def test_training_outputs_live_in_the_project_folder(folder):
+    project = load_project(write(folder, replace("{teacher: default, student: default@hf, loss: seq}",
+                                                 "{teacher: default, student: default@hf, out: runs/student}")))
+    assert project.training.finetune[0].out == folder.resolve() / "finetuned"  # the default, resolved
+    assert project.training.distill[0].out == folder.resolve() / "runs" / "student"
+
+
+def test_every_project_setting_has_a_description():
+    from pydantic import BaseModel
+
+    from llmopt.project import config
+
+    models = [v for v in vars(config).values() if isinstance(v, type) and issubclass(v, BaseModel)
+              and v.__module__ == config.__name__]
+    assert len(models) >= 12
+    for model in models:
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"

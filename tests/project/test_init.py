@@ -85,3 +85,14 @@ def test_cli_says_when_no_questions_were_found(tmp_path):
     result = CliRunner().invoke(app, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "not valid yet" in result.output and "no questions file found" in result.output
+
+
+def test_many_documents_are_named_by_their_top_folders(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for i in range(40):
+        (tmp_path / "a" / "b" / f"{i}.md").write_text(f"# {i}\n")
+    (tmp_path / "top.md").write_text("# top\n")
+    (tmp_path / "q.jsonl").write_text('{"question": "Q?", "answers": ["A"]}\n')
+    path, found = init_project(tmp_path)
+    assert len(found.documents) == 41
+    assert load_project(path).documents.paths == [str(tmp_path.resolve() / "a"), str(tmp_path.resolve() / "top.md")]

@@ -87,8 +87,9 @@ ModelSpecText = Annotated[str, AfterValidator(model_spec)]
 class Documents(_Strict):
     paths: list[DocumentPath] = Field(..., min_length=1, description="Files, folders (walked recursively) or globs "
                                       "('docs/**/*.pdf') to ingest; each must match something.")
-    index: str | None = Field(None, validate_default=True, description="The index: a name (under LLMOPT_HOME/indexes), a folder, or "
-                              "milvus://HOST:PORT/COLLECTION; default: named after the project's folder. "
+    index: str | None = Field(None, validate_default=True, description="The index: a name (under "
+                              "LLMOPT_HOME/indexes), a folder, or milvus://HOST:PORT/COLLECTION; default: named "
+                              "after the project's folder. "
                               "Ingestion is incremental: unchanged files are not read again.")
 
     @field_validator("index")
@@ -175,6 +176,14 @@ class ModelCandidate(_Strict):
 
 class _ProjectPaths(BaseModel):
     """Resolves a training config's paths against the project folder; its data files must exist."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_out(cls, data: Any) -> Any:
+        """The default output folder too lives in the project folder, not wherever llmopt was started."""
+        if isinstance(data, dict) and "out" not in data:
+            return {**data, "out": cls.model_fields["out"].default}
+        return data
 
     @field_validator("data", "eval", "out", check_fields=False)
     @classmethod
