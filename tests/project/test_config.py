@@ -249,3 +249,11 @@ def test_every_project_setting_has_a_description():
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
+
+
+def test_a_prompt_file_resolves_against_the_project_folder(folder):
+    (folder / "mine.j2").write_text('{% extends "base.j2" %}\n')
+    project = load_project(write(folder, replace("[basic, cot]", "[basic, mine.j2]")))
+    assert project.search.prompts == ["basic", str(folder.resolve() / "mine.j2")]
+    message = refused(folder, replace("[basic, cot]", "[basic, gone.j2]"))
+    assert ":23: search.prompts.1:" in message and "gone.j2" in message
