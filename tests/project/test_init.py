@@ -96,3 +96,10 @@ def test_many_documents_are_named_by_their_top_folders(tmp_path):
     path, found = init_project(tmp_path)
     assert len(found.documents) == 41
     assert load_project(path).documents.paths == [str(tmp_path.resolve() / "a"), str(tmp_path.resolve() / "top.md")]
+
+
+def test_a_demonstration_or_training_pool_is_not_chosen_as_the_questions(folder):
+    row = '{"question": "Who wrote it?", "answers": ["them"]}\n'
+    for name in ("a_demos.jsonl", "a_train.jsonl"):
+        (folder / name).write_text(row)
+    assert scan(folder).qa_questions == ["qa.jsonl", "a_demos.jsonl", "a_train.jsonl"]

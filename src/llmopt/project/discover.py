@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ MAX_DEPTH = 6
 MAX_FILES = 20_000
 SKIPPED_FOLDERS = {"node_modules", "__pycache__", "venv", "site-packages"}
 SQL_KEYS = ("query", "sql", "gold_sql")
+# files named like a demonstration or training pool are offered after the others as the task's questions
+POOL_NAME = re.compile(r"demo|train|example|shot|pool", re.IGNORECASE)
 
 
 @dataclass
@@ -49,8 +52,10 @@ def scan(folder: Path) -> Found:
                 (found.sql_questions if kind == "sql" else found.qa_questions).append(relative)
         elif is_sqlite(path):
             found.databases.append(relative)
-    for paths in (found.documents, found.qa_questions, found.sql_questions, found.databases):
+    for paths in (found.documents, found.databases):
         paths.sort()
+    for paths in (found.qa_questions, found.sql_questions):  # the first one found is the one the file names
+        paths.sort(key=lambda p: (bool(POOL_NAME.search(Path(p).name)), p))
     return found
 
 
