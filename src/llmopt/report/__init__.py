@@ -5,9 +5,9 @@ and calls write_report. This package imports nothing from llmopt but paths and r
 without an import cycle; the lab only orchestrates.
 """
 
-from .plots import bar_chart, parity, pyplot, scatter
+from .plots import bar_chart, parity, pyplot, save_plot, scatter
 from .tables import LadderRow, Table, cell, html_table, ladder_table, markdown_table
 from .writer import Section, write_report
 
 __all__ = ["LadderRow", "Section", "Table", "bar_chart", "cell", "html_table", "ladder_table", "markdown_table",
-           "parity", "pyplot", "scatter", "write_report"]
+           "parity", "pyplot", "save_plot", "scatter", "write_report"]

@@ -16,6 +16,24 @@ def pyplot():
     return plt
 
 
+def save_plot(fig, path: Path, *, title: str = "", xlabel: str = "", ylabel: str = "", grid: bool = False) -> Path:
+    """Label the figure's axes, lay it out, write it as a PNG at `path` (folders made) and free it."""
+    ax = fig.axes[0]
+    if title:
+        ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if grid:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    pyplot().close(fig)
+    return path
+
+
 def bar_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str) -> Path:
     """Grouped bars: one group per label, one bar per series."""
     plt = pyplot()
@@ -26,16 +44,10 @@ def bar_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[floa
         ax.bar(xs, values, width=width, label=name)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     if len(series) > 1:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_plot(fig, path, title=title, ylabel=ylabel)
 
 
 def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
@@ -56,16 +68,8 @@ def scatter(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]
         ax.plot([p[0] for p in line], [p[1] for p in line], "k--", lw=1, label="frontier")
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_plot(fig, path, title=title, xlabel=xlabel, ylabel=ylabel, grid=True)
 
 
 def parity(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
@@ -81,13 +85,5 @@ def parity(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]
         ax.scatter(xs, ys, label=name, s=26)
     ax.set_xlim(low - pad, high + pad)
     ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_plot(fig, path, title=title, xlabel=xlabel, ylabel=ylabel, grid=True)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ...paths import atomic_write_text
-from ...report import Section, Table, pyplot, write_report
+from ...report import Section, Table, pyplot, save_plot, write_report
 
 
 def before_after_table(before, after) -> Table:
@@ -25,14 +25,7 @@ def loss_plot(path: Path, history: list[dict]) -> Path | None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (per answer token)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_plot(fig, path, xlabel="optimizer step", ylabel="training loss (per answer token)", grid=True)
 
 
 def write_finetune_report(result, settings) -> dict[str, Path]:
