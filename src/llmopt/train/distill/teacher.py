@@ -121,7 +121,6 @@ class TopKCache:
         return SparseTeacher(torch.cat([p.ids for p in parts]), torch.cat([p.logprobs.float() for p in parts]))
 
 
-@torch.no_grad()
 def _read_meta(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -129,6 +128,7 @@ def _read_meta(path: Path) -> dict | None:
         return None
 
 
+@torch.no_grad()
 def teacher_logits(teacher, batch, vocab: int, chunk: int = 256, varlen: bool = True):
     """Yield the teacher's logits (first `vocab` columns) at the batch's trained positions, a chunk at a time."""
     hidden, _ = selected_hidden(teacher, batch, varlen)
