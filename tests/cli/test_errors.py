@@ -30,7 +30,7 @@ def assert_short(proc, code, *phrases, most_lines=4):
 def test_a_mistyped_command_prints_the_usage_line_and_a_suggestion():
     text = assert_short(run("merg"), 2, "Usage: llmopt", "No such command", "merge")
     assert "Did you mean" in text or "merge" in text.split("No such command")[1]
-    assert_short(run("init"), 2, "Usage: llmopt", "No such command 'init'")
+    assert_short(run("inti"), 2, "Usage: llmopt", "No such command 'inti'", "init")  # `init` itself is a command now
 
 
 def test_a_mistyped_option_prints_the_usage_line():
