@@ -71,3 +71,28 @@ def test_default_runs_an_f16_copy_and_shipped_runs_the_q4_1_file(llm):
     shipped = get_model("llamacpp:smollm2-135m?quant=shipped", cache=False)
     assert shipped.model_id == "llamacpp:smollm2-135m" and shipped.path.name.endswith(".Q4_1.gguf")
     assert shipped.chat(QUESTION, max_tokens=4).completion_tokens > 0
+
+
+LLAMA_LOG_MARKERS = ("llama_model_loader", "print_info", "load_tensors", "llama_model_quantize", "converting to f16",
+                     "llama_context", "gguf")
+
+
+def _generate_stderr(home, **env) -> str:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "llmopt.cli.main", "generate", "hi", "--max-tokens", "2"],
+                          env={**os.environ, "LLMOPT_HOME": str(home), **env}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stderr
+
+
+def test_llama_cpp_logs_stay_quiet_unless_llmopt_verbose(tmp_path):
+    """A fresh home makes the f16 copy (llama.cpp's quantize logs a line per tensor) and loads it: nothing of
+    llama.cpp's own log reaches stderr; LLMOPT_VERBOSE=1 lets it through."""
+    home = tmp_path / "fresh-home"  # not the shared model cache: the f16 conversion runs here
+    quiet = _generate_stderr(home, LLMOPT_VERBOSE="0")
+    assert not [line for line in quiet.splitlines() if any(m in line for m in LLAMA_LOG_MARKERS)], quiet[:2000]
+    assert "llama_model_loader" in _generate_stderr(home, LLMOPT_VERBOSE="1")

@@ -9,6 +9,9 @@ which is how prefix caches across interleaved prompts plug in.
 Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2.
 A pack may name the quantization llama.cpp runs it from by default (the embedded SmolLM2 runs from an f16 copy
 of its Q4_1 file: see bench/RESULTS.md, "Engines"); ?quant=shipped runs the shipped file as it is.
+
+llama.cpp logs every key it loads and every tensor it converts; those lines stay off the terminal (its errors
+excepted) unless LLMOPT_VERBOSE=1.
 """
 
 from __future__ import annotations
@@ -32,6 +35,16 @@ from .spec import ModelSpec
 DEFAULT_N_CTX = 8192
 
 
+def engine_logs() -> bool:
+    """Whether llama.cpp's own log lines may reach stderr (LLMOPT_VERBOSE=1), applied to llama-cpp-python's log
+    callback: call before anything that makes llama.cpp log (quantize, load). Default: errors only."""
+    verbose = os.environ.get("LLMOPT_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+    from llama_cpp._logger import set_verbose  # importing it installs the callback that honours the level
+
+    set_verbose(verbose)
+    return verbose
+
+
 def requantized(path: Path, quant: str) -> Path:
     """A copy of a GGUF re-quantized with llama.cpp's quantize API, made once and cached."""
     import llama_cpp
@@ -49,6 +62,7 @@ def requantized(path: Path, quant: str) -> Path:
     params.ftype = ftype
     params.allow_requantize = True
     params.nthread = os.cpu_count() or 1
+    engine_logs()  # the conversion logs a line per tensor
     if llama_cpp.llama_model_quantize(str(path).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
         tmp.unlink(missing_ok=True)
         raise BackendError(f"llama.cpp could not quantize {path} to {name}")
@@ -116,7 +130,7 @@ class LlamaCppLLM(LLM):
         self.path = Path(path)
         threads = n_threads or os.cpu_count() or 1
         self.llama = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
-                           n_threads=threads, n_threads_batch=threads, seed=0, verbose=False)
+                           n_threads=threads, n_threads_batch=threads, seed=0, verbose=engine_logs())
         super().__init__(name, self.llama.n_ctx())
         self._n_vocab = self.llama.n_vocab()
         self._template = self.llama.metadata.get("tokenizer.chat_template")

@@ -1,0 +1,78 @@
+"""Numbers written for people: percentages with their confidence interval, dollars per 1,000 queries, seconds and
+token counts to two significant figures. Pure functions; "–" stands for a value that is missing.
+
+    percent(0.6234, (0.5, 0.71))  -> "62% (CI 50–71%)"
+    usd_per_1k(8.18e-06)          -> "$0.0082 per 1k queries"
+    seconds(125)                  -> "2.1 min"
+    tokens(8180)                  -> "8.2k tokens"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+MISSING = "–"
+MINUTE_FROM_S = 120  # up to two minutes a duration reads best in seconds
+
+
+def significant(x: float, figures: int = 2) -> str:
+    """x to `figures` significant figures, written out (no exponent; thousands separated): 0.0851 -> "0.085",
+    7.96 -> "8.0", 1500 -> "1,500"."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    decimals = figures - 1 - math.floor(math.log10(abs(x)))
+    rounded = round(x, decimals)
+    if rounded != 0:  # rounding may have gained a digit (99.6 -> 100): count the figures again
+        decimals = figures - 1 - math.floor(math.log10(abs(rounded)))
+        rounded = round(x, decimals)
+    return f"{rounded:,.{max(decimals, 0)}f}"
+
+
+def _percent_number(fraction: float) -> str:
+    """A fraction as a percentage number: whole percent from 10% up, one decimal below (4.0), 0 for nothing."""
+    value = 100 * fraction
+    if value == 0:
+        return "0"
+    return f"{value:.1f}" if abs(round(value, 1)) < 10 else f"{value:.0f}"
+
+
+def percent(value: float | None, ci: Sequence[float | None] | None = None) -> str:
+    """0.6234, (0.5, 0.71) -> "62% (CI 50–71%)"; without an interval just "62%"; None -> "–"."""
+    if value is None:
+        return MISSING
+    text = f"{_percent_number(value)}%"
+    if ci is not None and len(ci) == 2 and ci[0] is not None and ci[1] is not None:
+        text += f" (CI {_percent_number(ci[0])}–{_percent_number(ci[1])}%)"
+    return text
+
+
+def usd_per_1k(usd_per_query: float | None) -> str:
+    """Dollars per query as dollars per 1,000 queries, two significant figures: 8.18e-06 -> "$0.0082 per 1k
+    queries"."""
+    if usd_per_query is None:
+        return MISSING
+    return f"${significant(1000 * usd_per_query)} per 1k queries"
+
+
+def seconds(x: float | None) -> str:
+    """A duration to two significant figures: "0.085 s", "23 s", "120 s", then minutes: "2.1 min"."""
+    if x is None:
+        return MISSING
+    if x > MINUTE_FROM_S:
+        return f"{significant(x / 60)} min"
+    return f"{significant(x)} s"
+
+
+def tokens(n: float | None) -> str:
+    """A token count: "512 tokens", then two significant figures in thousands or millions: "8.2k tokens"."""
+    if n is None:
+        return MISSING
+    count = round(n)
+    if abs(count) < 1000:
+        return f"{count} token" + ("" if count == 1 else "s")
+    for scale, unit in ((1e3, "k"), (1e6, "M")):
+        text = significant(count / scale)
+        if unit == "M" or float(text.replace(",", "")) < 1000:  # 999,999 is "1.0M", not "1,000k"
+            return f"{text}{unit} tokens"
+    raise AssertionError("unreachable")
