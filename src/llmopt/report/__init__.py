@@ -5,9 +5,12 @@ and calls write_report. This package imports nothing from llmopt but paths and r
 without an import cycle; the lab only orchestrates.
 """
 
-from .plots import bar_chart, parity, pyplot, save_plot, scatter
-from .tables import LadderRow, Table, cell, html_table, ladder_table, markdown_table
-from .writer import Section, write_report
+from .format import percent, seconds, tokens, usd_per_1k
+from .plots import bar_chart, pareto_plot, parity, pyplot, save_plot, scatter
+from .tables import (LADDER_COLUMNS, LadderRow, Table, cell, html_table, ladder_rows_for_people, ladder_table,
+                     markdown_table)
+from .writer import Section, Verdict, write_report
 
-__all__ = ["LadderRow", "Section", "Table", "bar_chart", "cell", "html_table", "ladder_table", "markdown_table",
-           "parity", "pyplot", "save_plot", "scatter", "write_report"]
+__all__ = ["LADDER_COLUMNS", "LadderRow", "Section", "Table", "Verdict", "bar_chart", "cell", "html_table",
+           "ladder_rows_for_people", "ladder_table", "markdown_table", "pareto_plot", "parity", "percent", "pyplot",
+           "save_plot", "scatter", "seconds", "tokens", "usd_per_1k", "write_report"]

@@ -87,3 +87,39 @@ def parity(path: Path, points: dict[str, tuple[Sequence[float], Sequence[float]]
     ax.set_ylim(low - pad, high + pad)
     ax.legend(fontsize=7)
     return save_plot(fig, path, title=title, xlabel=xlabel, ylabel=ylabel, grid=True)
+
+
+def pareto_plot(points: Sequence[dict], path: Path, *, x_label: str, y_label: str, title: str) -> Path:
+    """Quality (y, with its CI as an error bar) against a cost (x) per configuration: the Pareto front joined by a
+    step line and labelled, the chosen configuration starred. points: dicts with label, x, y, y_low, y_high,
+    on_front, chosen. The x axis is logarithmic when the values span more than 100x."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for on_front, colour, name in ((False, "#9aa7b8", "other configurations"), (True, "#1f5fbf", "Pareto front")):
+        group = [p for p in points if bool(p.get("on_front")) == on_front]
+        if group:
+            ax.errorbar([p["x"] for p in group], [p["y"] for p in group], yerr=_error_bars(group), fmt="o",
+                        color=colour, ecolor=colour, elinewidth=1, capsize=2, markersize=5, alpha=0.9, label=name)
+    front = sorted((p for p in points if p.get("on_front")), key=lambda p: (p["x"], p["y"]))
+    if len(front) > 1:
+        ax.step([p["x"] for p in front], [p["y"] for p in front], where="post", color="#1f5fbf", lw=1.2)
+    for p in front:
+        ax.annotate(p["label"], (p["x"], p["y"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for p in (p for p in points if p.get("chosen")):
+        ax.scatter([p["x"]], [p["y"]], marker="*", s=260, color="#d62728", edgecolor="black", zorder=5,
+                   label=f"chosen: {p['label']}")
+    xs = [p["x"] for p in points if p.get("x") is not None]
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 100:
+        ax.set_xscale("log")
+    if points:
+        ax.legend(fontsize=7, loc="best")
+    return save_plot(fig, path, title=title, xlabel=x_label, ylabel=y_label, grid=True)
+
+
+def _error_bars(points: Sequence[dict]) -> list[list[float]] | None:
+    """Matplotlib's [[below], [above]] from each point's CI (0 where a point has none)."""
+    if not any(p.get("y_low") is not None and p.get("y_high") is not None for p in points):
+        return None
+    below = [max(0.0, p["y"] - p["y_low"]) if p.get("y_low") is not None else 0.0 for p in points]
+    above = [max(0.0, p["y_high"] - p["y"]) if p.get("y_high") is not None else 0.0 for p in points]
+    return [below, above]

@@ -6,6 +6,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from .format import percent, seconds, significant, usd_per_1k
+
 
 @dataclass
 class Table:
@@ -39,15 +41,31 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def ladder_table(rows: list[LadderRow]) -> Table:
-    def ci(r: LadderRow) -> str:
-        return f"[{cell(r.ci_low)}, {cell(r.ci_high)}]" if r.ci_low is not None else "–"
+LADDER_COLUMNS = ["stage", "rung", "configuration", "metric", "quality (95% CI)", "latency (mean)", "cost", "n"]
 
-    return Table(
-        ["stage", "rung", "configuration", "metric", "value", "95% CI", "latency s/q", "cost $/q", "n"],
-        [[r.stage, r.rung, r.config, r.metric, r.value, ci(r), r.latency_s, r.cost_usd, r.n] for r in rows],
-        "The optimization ladder: every rung measured on the same questions.",
-    )
+
+def quality(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """A metric value for people: a fraction (accuracy, F1, hit rate) as a percentage with its CI; anything
+    outside [0, 1] (a loss, a count) to two significant figures."""
+    if value is None:
+        return "–"
+    if 0.0 <= value <= 1.0:
+        return percent(value, (low, high))
+    ci = f" (CI {significant(low)}–{significant(high)})" if low is not None and high is not None else ""
+    return significant(value) + ci
+
+
+def ladder_rows_for_people(rows: list[LadderRow]) -> list[tuple]:
+    """The ladder's rows as text people read at a glance, in LADDER_COLUMNS order: "62% (CI 50–71%)", "1.3 s",
+    "$0.42 per 1k queries". The report's ladder table and `llmopt lab`'s terminal table both show these."""
+    return [(r.stage, r.rung, r.config, r.metric, quality(r.value, r.ci_low, r.ci_high), seconds(r.latency_s),
+             usd_per_1k(r.cost_usd), r.n) for r in rows]
+
+
+def ladder_table(rows: list[LadderRow]) -> Table:
+    return Table(list(LADDER_COLUMNS), [list(r) for r in ladder_rows_for_people(rows)],
+                 "The optimization ladder: every rung measured on the same questions; latency and cost are means "
+                 "per question.")
 
 
 def markdown_table(t: Table) -> str:
