@@ -25,15 +25,16 @@ def register(app: typer.Typer) -> None:
     def ask(
         question: str = typer.Argument(..., help="The question."),
         config: Path = typer.Option(None, "--config", help="YAML file of ask settings; flags override it."),
+        pipeline: Path = typer.Option(None, "--pipeline", help="pipeline.yaml (written by `llmopt lab`): its "
+                                      "settings, index, demonstrations and prompt; flags override it."),
         steps: bool = typer.Option(False, "--steps", help="Also print every model call (IterDRAG's chain)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         settings: dict | None = None,
     ) -> None:
         """Answer QUESTION from an index; `llmopt ask --help` lists strategies, sampling and budget options."""
         from ..rag.api import Asker
-        from ..rag.config import AskConfig
 
-        asker = Asker(AskConfig.from_yaml(config, **settings) if config else AskConfig.make(**settings))
+        asker = Asker(_settings(config, pipeline, settings))
         if asker.needs_chains:
             _prepare_chains(asker)
         answer = asker.ask(question)
@@ -41,6 +42,20 @@ def register(app: typer.Typer) -> None:
             emit_json(answer.to_dict())
             return
         render(answer, steps)
+
+
+def _settings(config: Path | None, pipeline: Path | None, flags: dict):
+    """The ask settings: from --config or --pipeline (not both), with the flags given on top."""
+    from ..errors import ConfigError
+    from ..rag.config import AskConfig
+
+    if config and pipeline:
+        raise ConfigError("give --config or --pipeline, not both (flags override either)")
+    if pipeline:
+        from ..rag.pipeline import load_pipeline
+
+        return load_pipeline(pipeline).ask_config(**flags)
+    return AskConfig.from_yaml(config, **flags) if config else AskConfig.make(**flags)
 
 
 def _prepare_chains(asker) -> None:

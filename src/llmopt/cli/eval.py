@@ -52,19 +52,30 @@ def register(app: typer.Typer) -> None:
     @eval_app.command("qa")
     @with_options(_options(), into="flags")
     def qa_cmd(
-        dataset: str = typer.Argument(..., help=_dataset_help()),
+        dataset: str = typer.Argument(None, help=_dataset_help() + " With --pipeline, default: the question set "
+                                      "it was measured on."),
         ids: str = typer.Option(None, "--ids", help="File of question ids to evaluate (JSON list or one per line)."),
         out_dir: str = typer.Option(None, "--out", "-o", help="Output folder (default: eval-DATASET)."),
         config: Path = typer.Option(None, "--config", help="YAML file of eval settings; flags override it."),
+        pipeline: Path = typer.Option(None, "--pipeline", help="pipeline.yaml (written by `llmopt lab`): evaluate "
+                                      "its one configuration (its settings as a one-point grid, its index); "
+                                      "--config and flags override it."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         flags: dict | None = None,
     ) -> None:
         """Run the grid over DATASET; re-running with the same --out resumes where it stopped."""
+        from ..config import load_config
         from ..eval.grid import SweepConfig
         from ..eval.runner import evaluate
 
-        flags = {**flags, "dataset": dataset, "ids": _ids(ids)}
-        settings = SweepConfig.from_yaml(config, **flags) if config else SweepConfig.make(None, **flags)
+        base, notes = _from_pipeline(pipeline) if pipeline else ({}, [])
+        flags = {**flags, "dataset": dataset or base.pop("dataset", None), "ids": _ids(ids)}
+        if not flags["dataset"]:
+            raise InputError("pass DATASET (a questions file, a folder or 'demo')" +
+                             (": the pipeline names no question set (measured.questions)" if pipeline else ""))
+        settings = load_config(SweepConfig, config, base=base, overrides=flags, what="eval")
+        for note in notes:
+            err.print(f"[yellow]pipeline:[/] {note}", highlight=False)
         folder = out_dir or f"eval-{Path(settings.dataset).stem}"
         with progress() as bar:
             task = bar.add_task("starting", total=None)
@@ -79,10 +90,40 @@ def register(app: typer.Typer) -> None:
                     bar.advance(task)
 
             summary = evaluate(settings, out=folder, on_event=on_event).to_json()  # summary.json's form
+        if pipeline:
+            summary["pipeline"] = {"file": str(pipeline), "notes": notes}
         if json_out:
             emit_json(summary)
             return
         render(summary, Path(folder))
+
+
+def _from_pipeline(path: Path) -> tuple[dict, list[str]]:
+    """A pipeline's settings as a one-point grid (SweepConfig values) and notes on what eval runs differently."""
+    from ..rag.api import DEFAULT_M
+    from ..rag.config import AskConfig
+    from ..rag.pipeline import load_pipeline
+    from ..rag.strategy import strategy_class
+
+    pipeline = load_pipeline(path)
+    s = pipeline.settings
+    m = DEFAULT_M if s.m is None else s.m
+    base = {"models": [s.model], "strategies": [s.strategy], "k": [s.k], "m": [m], "n": [s.n],
+            "samples": [s.samples], "prompts": [s.prompt or "basic"], "max_context": [s.max_context],
+            "select": s.select, "max_tokens": s.max_tokens, "step_tokens": s.step_tokens,
+            "temperature": s.temperature, "seed": s.seed, "index": s.index}
+    if pipeline.measured and pipeline.measured.questions:
+        base["dataset"] = pipeline.measured.questions
+    notes = []
+    if s.demos and strategy_class(s.strategy).uses_demonstrations and m > 0:
+        notes.append(f"demonstrations: the first {m} of the dataset's demonstration split (--demo-size), not the "
+                     f"pipeline's pool {s.demos}: eval qa holds its demonstrations out of the question set")
+    defaults = AskConfig()
+    unused = [f"{key}={getattr(s, key)}" for key in ("demo_selection", "judge_model", "top_p", "prefix_cache")
+              if getattr(s, key) != getattr(defaults, key)]
+    if unused:
+        notes.append(f"not applied by eval qa: {', '.join(unused)}")
+    return {k: v for k, v in base.items() if v is not None}, notes
 
 
 def render(summary: dict, folder: Path) -> None:

@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", "-M", help="Model of presets that name none (default: "
                                   "default)."),
         demos: str = typer.Option(None, "--demos", help="Demonstration pool JSONL (enables drag-k5-m4)."),
+        pipeline: str = typer.Option(None, "--pipeline", help="pipeline.yaml (written by `llmopt lab`): served "
+                                     "under its name and as the default model (the names 'default' and its model "
+                                     "spec), with its index and demonstrations; refused when they are missing."),
         sql_examples: str = typer.Option(None, "--sql-examples", help="Text-to-SQL example pool (default: the "
                                          "built-in cross-domain pool)."),
         reports: list[str] = typer.Option(None, "--reports", help="Folder of `llmopt lab`/`llmopt eval` reports "
@@ -59,7 +62,7 @@ def register(app: typer.Typer) -> None:
         limits = {k: v for k, v in dict(max_concurrent=max_concurrent, max_queue=max_queue, timeout_s=timeout,
                                         max_tokens=max_tokens).items() if v is not None}
         settings = make_config(config, index=index, db=db, host=host, port=port, api_key=api_key, model=model,
-                               demos=demos, sql_examples=sql_examples, reports=reports, allow_models=allow_model,
+                               demos=demos, pipeline=pipeline, sql_examples=sql_examples, reports=reports, allow_models=allow_model,
                                allowed_hosts=allowed_host, limits=limits)
         check_exposure(settings)
         for folder in settings.reports:
@@ -86,6 +89,9 @@ def _print_presets(presets, settings) -> None:
     err.print(table("presets", ["model name", "kind", "strategy", "params", "model", "description"], rows))
     for name, need in presets.unavailable.items():
         err.print(f"[dim]{name}: needs {need}[/]", highlight=False)
+    if presets.default:
+        err.print(f"default model: {presets.default} (also answers to 'default' and '{settings.model}')",
+                  highlight=False)
     auth = "API key required" if settings.key else "no API key (loopback only)"
     err.print(f"OpenAI base URL http://{settings.host}:{settings.port}/v1 · web page http://{settings.host}:"
               f"{settings.port}/ · {auth}", highlight=False)

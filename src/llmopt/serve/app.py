@@ -118,6 +118,7 @@ def _api_routes(app: FastAPI, config: ServeConfig, pipelines: Pipelines, admissi
     def info() -> dict[str, Any]:
         lim = config.limits
         return {"version": __version__, "default_model": config.model,
+                "default_preset": pipelines.presets.default,
                 "limits": {"max_tokens": lim.max_tokens, "max_input_tokens": lim.max_input_tokens,
                            "timeout_s": lim.timeout_s},
                 "unavailable": pipelines.presets.unavailable}

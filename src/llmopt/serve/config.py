@@ -5,6 +5,7 @@ command-line flags override the file.
     db: shop.sqlite              # enables the text-to-SQL presets (read-only)
     model: default               # the model of presets that name none
     demos: demos.jsonl           # demonstration pool: enables drag-k5-m4 and IterDRAG demonstrations
+    pipeline: pipeline.yaml      # `llmopt lab`'s winner: served under its name and as the default model
     allow_models: ["openai:*"]   # model specs clients may name after "@" besides the presets' own
     allowed_hosts: [llm.lan]     # Host names served besides localhost/127.0.0.1/::1 (DNS rebinding)
     reports: [lab-report, eval-out]
@@ -79,6 +80,10 @@ class ServeConfig(BaseModel):
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs an API key")
     port: int = Field(8000, ge=0, le=65535)
     api_key: SecretStr | None = Field(None, description="clients send 'Authorization: Bearer KEY'")
+    pipeline: str | None = Field(None, description="pipeline.yaml (written by `llmopt lab`): served under its own "
+                                 "name and as the default model; its index and demonstrations are the server's")
+    default_preset: str | None = Field(None, description="the preset that answers for the model names 'default' "
+                                       "and the server's model spec (with a pipeline: the pipeline)")
     builtin_presets: bool = Field(True, description="offer rag-k5, drag-k5-m4, iterdrag-n3, ... besides `presets`")
     presets: dict[str, PresetSpec] = Field(default_factory=dict)
     allow_models: list[str] = Field(default_factory=list, description="glob patterns of model specs a client may "
@@ -119,4 +124,50 @@ def make_config(config_file: str | Path | None = None, **overrides: Any) -> Serv
     data.update(given)
     if limits:
         data["limits"] = limits
+    if data.get("pipeline"):
+        data = with_pipeline(data)
     return validate(ServeConfig, data, what="serve", file=config_file, flag_keys=flag_keys)
+
+
+SERVER_OWNED = ("strategy", "model", "index", "demos")  # a preset's own keys, or the server's (one index, one pool)
+
+
+def with_pipeline(data: dict[str, Any]) -> dict[str, Any]:
+    """Serve settings with the pipeline file they name applied: its index and demonstrations become the server's
+    (refused when others are given), its model the default model unless one is given, and its settings a preset
+    under its name that is also the default preset. A pipeline whose index or files are missing is refused here,
+    naming them, before anything is opened."""
+    from ..rag.pipeline import load_pipeline
+
+    file = data["pipeline"]
+    pipeline = load_pipeline(file)
+    s = pipeline.settings
+    data = dict(data)
+    for key, same in (("index", _same_index), ("demos", _same_file)):
+        given, own = data.get(key), getattr(s, key)
+        if given and own and not same(given, own):
+            raise ConfigError(f"the pipeline {file} uses {key} {own}, not {given}: a server holds one {key}; drop "
+                              f"--{key} (or edit the pipeline's settings.{key})")
+        data[key] = own or given
+    data.setdefault("model", s.model)
+    presets = data.get("presets") or {}
+    if not isinstance(presets, dict):
+        raise ConfigError("presets should be a mapping of name: settings, e.g. 'presets: {rag-k8: {k: 8}}'")
+    own_settings = {k: v for k, v in s.model_dump().items() if k not in SERVER_OWNED and v is not None}
+    description = pipeline.description or f"the pipeline in {Path(file).name}"
+    data["presets"] = {**presets, pipeline.name: {"strategy": s.strategy, "model": s.model,
+                                                  "description": description, **own_settings}}
+    data.setdefault("default_preset", pipeline.name)
+    return data
+
+
+def _same_index(a: str, b: str) -> bool:
+    from ..index.spec import parse_index_spec
+
+    if "://" in a or "://" in b:
+        return a == b
+    return parse_index_spec(a).folder == parse_index_spec(b).folder
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()

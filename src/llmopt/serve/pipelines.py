@@ -160,8 +160,9 @@ class Pipelines:
         from ..rag.api import Asker
         from ..rag.config import AskConfig
 
+        # a request's max_tokens wins; without one, the preset's own (e.g. a pipeline's) is kept
         settings = {**resolved.settings, "strategy": resolved.strategy, "model": resolved.model,
-                    "max_tokens": o.max_tokens, **o.sampling()}
+                    **({"max_tokens": o.max_tokens} if o.max_tokens else {}), **o.sampling()}
         config = AskConfig.make(**settings)
         key = "rag:" + config.model_dump_json()
         entry = self._cached(key, lambda: Asker(config, llm=self.model(config.model), retriever=self.retriever,

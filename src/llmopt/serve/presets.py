@@ -85,12 +85,30 @@ class Presets:
                 self.unavailable[name] = need
             else:
                 self.available[name] = spec
+        self.default = self._default_preset(config.default_preset)
         for name in self.available:  # an operator's preset that breaks a limit fails at startup, not per request
             self.resolve(name)
         self._models = {config.model} | {s.model for s in self.available.values() if s.model}
 
+    def _default_preset(self, name: str | None) -> str | None:
+        """The preset that answers for 'default' and the server's model spec; one that cannot run stops startup."""
+        if name is None:
+            return None
+        if name in self.unavailable:
+            raise ConfigError(f"the default preset '{name}' needs {self.unavailable[name]}")
+        if name not in self.available:
+            raise ConfigError(f"no preset '{name}' to serve as the default; presets: {', '.join(self.available)}")
+        return name
+
     def names(self) -> list[str]:
-        return list(self.available)
+        """The presets, the default one first (clients that take the first model get it)."""
+        return sorted(self.available, key=lambda name: name != self.default)
+
+    def _alias(self, name: str, *names: str) -> str:
+        """`name` itself, or the default preset (when there is one) for any of `names` that is no preset."""
+        if self.default and name not in self.available and name in names:
+            return self.default
+        return name
 
     def _missing(self, spec: PresetSpec, settings: dict[str, Any]) -> str | None:
         if spec.kind == "sql":
@@ -110,8 +128,11 @@ class Presets:
     def resolve(self, name: str) -> Resolved:
         """STRATEGY[:key=value,...][@MODEL_SPEC] -> Resolved; ApiError 404 for an unknown name, 403 for a model
         the server does not allow, 400 for bad parameters."""
-        base_part, _, model = (name or "").strip().partition("@")
+        # 'default' and the server's model spec (whole: a spec may hold ':' and '@') name the default preset
+        text = self._alias((name or "").strip(), "default", self.config.model)
+        base_part, _, model = text.partition("@")
         base, _, params = base_part.partition(":")
+        base = self._alias(base, "default")  # default:k=8, default@SPEC
         spec = self._base(base, name)
         settings = {**spec.settings, **self._params(params, spec.kind, name)}
         need = self._missing(spec, settings)
@@ -154,7 +175,8 @@ class Presets:
     def _check_limits(self, settings: dict[str, Any], name: str) -> None:
         lim = self.limits
         for key, most in (("k", lim.max_k), ("m", lim.max_m), ("n", lim.max_n), ("samples", lim.max_samples),
-                          ("max_context", lim.max_context), ("step_tokens", lim.max_tokens)):
+                          ("max_context", lim.max_context), ("step_tokens", lim.max_tokens),
+                          ("max_tokens", lim.max_tokens)):
             value = settings.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > most:
                 code = "context_length_exceeded" if key == "max_context" else "limit_exceeded"
