@@ -87,3 +87,28 @@ def test_lab_quick_eval_with_the_embedded_model(tmp_path):
     assert all(e["count"] == 3 and e["effective_context_mean"] > 0 for e in summary["configs"])
     rag = [e for e in summary["configs"] if e["strategy"] == "rag"]
     assert rag[0]["effective_context_mean"] < rag[1]["effective_context_mean"]  # k=1 reads less than k=3
+
+
+def test_eval_stage_reports_progress_per_configuration_and_question(monkeypatch, tmp_path, demo_data):
+    import llmopt.rag.api as rag_api
+    from llmopt.lab.registry import LabContext
+    from llmopt.lab.stages import eval as eval_stage
+    from llmopt.models import registry
+
+    reader, retriever = gold_reader(), demo_retriever(tmp_path)
+    monkeypatch.setattr(registry, "get_model", lambda spec="default", cache=True: reader)
+    monkeypatch.setattr(eval_stage, "demo_index", lambda ctx: "demo-memory")
+    monkeypatch.setattr(rag_api, "open_retriever", lambda index: retriever)
+    calls = []
+    ctx = LabContext(tmp_path / "lab", quick=True, model="fake:gold-reader",
+                     on_progress=lambda label, done, total: calls.append((label, done, total)))
+    outcome = eval_stage.run(ctx)
+    configs = outcome.metrics["configs"]
+    assert calls[-1][1:] == (3 * configs, 3 * configs)  # every (configuration, question) counted once
+    assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
+    assert {total for _, _, total in calls} == {3 * configs}
+    labels = list(dict.fromkeys(label for label, _, _ in calls))
+    assert len(labels) == configs and labels[0].startswith(f"eval 1/{configs}: ") and "rag" in " ".join(labels)
+    calls.clear()
+    eval_stage.run(ctx)  # resumed: nothing to answer, the bar is full from the first configuration on
+    assert calls[-1][1:] == (3 * configs, 3 * configs) and calls[0][1] == 3

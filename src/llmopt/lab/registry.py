@@ -7,6 +7,10 @@ llmopt/lab/stages/, registered with @stage; adding a rung to the lab is a one-fi
 `budget_s` documents how long the stage should take in full mode (quick mode should be a fraction of it);
 `llmopt lab --list` shows it, and the report gives each stage's measured seconds beside its title.
 
+A stage that loops reports how far it is with `ctx.progress(label, done, total)` (e.g. "eval: rag k=3 m=1",
+12, 40): the label names what is running now, done/total count the stage's units of work (questions, files,
+optimizer steps), so a display can show a bar and a time left. Without an `on_progress` callback it does nothing.
+
 Tables and ladder rows are the report package's (llmopt.report), re-exported here because they are what a stage
 returns.
 """
@@ -45,6 +49,12 @@ class LabContext:
     quick: bool = False
     model: str = "default"
     shared: dict[str, Any] = field(default_factory=dict)  # e.g. the ingest stage leaves its index name here
+    on_progress: Callable[[str, int, int], None] | None = None  # (label, done, total), e.g. a progress bar
+
+    def progress(self, label: str, done: int, total: int) -> None:
+        """Report how far the running stage is: `done` of `total` units of work, `label` saying what runs now."""
+        if self.on_progress is not None:
+            self.on_progress(label, done, total)
 
     def path(self, *parts: str) -> Path:
         path = self.out_dir.joinpath(*parts)

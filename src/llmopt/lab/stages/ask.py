@@ -65,8 +65,10 @@ def demo_set(ctx: LabContext) -> tuple[list[dict], Path, str]:
         corpus = data / "corpus"
         paths = [corpus / name for name in TEXT_DOCUMENTS] if ctx.quick else \
             sorted(p for p in corpus.iterdir() if p.suffix != ".json")
+        from .ingest import ingest_progress
+
         index = str(ctx.out_dir / "ask-index")
-        ingest(paths, index=index)
+        ingest(paths, index=index, callback=ingest_progress(ctx, "ask: ingest"))
     questions = [json.loads(line) for line in (data / "qa" / "questions.jsonl").read_text().splitlines() if line]
     if ctx.quick:
         questions = [q for q in questions if q["id"] in QUICK_QUESTIONS]
@@ -91,14 +93,16 @@ def run(ctx: LabContext) -> StageResult:
 
     questions, pool, index = demo_set(ctx)
     rows, ladder, points, records = [], [], {}, []
-    for setting in settings(ctx.quick):
+    chosen = settings(ctx.quick)
+    for number, setting in enumerate(chosen):
         declared = strategy_class(setting.settings["strategy"])
         extra = {"max_tokens": 16, "step_tokens": 24} if ctx.quick else {"max_tokens": 32}
         config = AskConfig.make(**{**extra, **setting.settings}, model=ctx.model,
                                 index=index if declared.uses_retrieval else None,
                                 demos=str(pool) if declared.uses_demonstrations else None)
         asker = Asker(config)
-        answers = [asker.ask(q["question"], question_id=q["id"]) for q in questions]
+        answers = answer_all(ctx, f"ask {number + 1}/{len(chosen)}: {setting.label}", asker, questions,
+                             number * len(questions), len(chosen) * len(questions))
         acc, token_f1, correct = quality(answers, questions)
         records += [{"setting": setting.label, "id": q["id"], "gold": q["answer"], "correct": ok, **a.to_dict()}
                     for a, q, ok in zip(answers, questions, correct)]
@@ -121,6 +125,16 @@ def run(ctx: LabContext) -> StageResult:
                "call (samples, sub-questions, judge calls); cached tokens were served by the prefix cache.")
     return StageResult(summary, [table], [("Accuracy against effective context", plot)], ladder,
                        metrics={r[0]: dict(zip(table.columns[1:], r[1:])) for r in rows})
+
+
+def answer_all(ctx: LabContext, label: str, asker, questions: list[dict], done: int, total: int) -> list:
+    """Every question's answer, reporting ctx.progress after each (done/total over the whole stage)."""
+    answers = []
+    for question in questions:
+        ctx.progress(label, done + len(answers), total)
+        answers.append(asker.ask(question["question"], question_id=question["id"]))
+    ctx.progress(label, done + len(answers), total)
+    return answers
 
 
 def _row(setting: Setting, answers: list, acc: Score, token_f1: Score) -> list:

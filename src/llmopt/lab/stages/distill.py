@@ -41,10 +41,11 @@ def card_row(card) -> list:
 def run(ctx: LabContext) -> StageResult:
     from ...train.distill import distill
     from ...train.finetune.tasks import build_tasks
+    from .finetune import training_progress
 
     task = build_tasks(ctx.out_dir / "distill" / "data", ("reading",), ctx.quick)["reading"]
     teacher, about = teacher_spec(ctx)
-    result = distill(settings(ctx, teacher, task))
+    result = distill(settings(ctx, teacher, task), on_progress=training_progress(ctx, "distill"))
     summary = result.summary()
     table = Table(["model", "id", "parameters", "bytes", "prefill tok/s", "decode tok/s", "F1 (95% CI)", "s/question",
                    "$/question"], [card_row(c) for c in (result.teacher, result.student_before, result.student)],

@@ -43,8 +43,10 @@ def demo_index(ctx: LabContext) -> str:
 
     corpus = load_demo().documents  # written once under LLMOPT_HOME/demo-data
     paths = [p for p in corpus if p.name in TEXT_DOCUMENTS] if ctx.quick else corpus
+    from .ingest import ingest_progress
+
     index = str(ctx.out_dir / "eval-index")
-    ingest(paths, index=index)
+    ingest(paths, index=index, callback=ingest_progress(ctx, "eval: ingest"))
     return index
 
 
@@ -61,12 +63,45 @@ def run(ctx: LabContext) -> StageResult:
     out = ctx.out_dir / "eval"
     common = dict(dataset="demo", index=demo_index(ctx), models=[ctx.model], max_tokens=32 if ctx.quick else None,
                   seed=0, ids=list(QUICK_QUESTIONS) if ctx.quick else None)
+    progress = SweepProgress(ctx, configurations=sum(grid_size(**common, **sweep) for sweep in sweeps(ctx.quick)))
     try:
         for sweep in sweeps(ctx.quick):
-            summary = evaluate(out=out, report=False, **common, **sweep)
+            summary = evaluate(out=out, report=False, on_event=progress, **common, **sweep)
     finally:
         close_retrievers()
     return result(ctx, summary, out)
+
+
+def grid_size(**settings) -> int:
+    """How many configurations a sweep with these settings evaluates."""
+    from ...eval.grid import SweepConfig, expand
+
+    return len(expand(SweepConfig.make(**settings)))
+
+
+class SweepProgress:
+    """The sweep's events as ctx.progress over the whole stage: one unit per (configuration, question), those a
+    resumed sweep already holds counted as done; the label names the configuration running and its place."""
+
+    def __init__(self, ctx: LabContext, configurations: int):
+        import threading
+
+        self.ctx, self.configurations = ctx, configurations
+        self.seen, self.done, self.questions, self.label = 0, 0, 0, "eval"
+        self.lock = threading.Lock()  # HTTP backends answer several questions at once, each reporting
+
+    def __call__(self, kind: str, info: dict) -> None:
+        with self.lock:
+            if kind == "config":
+                self.seen += 1
+                self.questions = info["total"]
+                self.done += info["total"] - info["todo"]
+                self.label = f"eval {self.seen}/{self.configurations}: {info['label']}"
+            elif kind == "result":
+                self.done += 1
+            else:
+                return
+            self.ctx.progress(self.label, self.done, max(self.done, self.configurations * self.questions))
 
 
 def _best(entries: list[ConfigSummary], metric: str) -> ConfigSummary | None:

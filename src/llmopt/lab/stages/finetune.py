@@ -37,11 +37,40 @@ def train_settings(ctx: LabContext, task, out: Path, base: str, **extra) -> dict
             "save_steps": 0, "max_seq_len": 768, **LORA, **size, **extra}
 
 
-def tune(ctx: LabContext, task, base: str, **extra):
+def training_progress(ctx: LabContext, label: str):
+    """A finetune / distill on_progress callback reporting ctx.progress: optimizer steps (f"{label}: training",
+    step, steps), the teacher's batches (f"{label}: teacher answers", done, total) and the phase in between."""
+    last = {"done": 0, "total": 1}
+
+    def callback(event: str, info: dict) -> None:
+        if event == "step":
+            last.update(done=info["step"], total=info["total"])
+            ctx.progress(f"{label}: training (loss {info['loss']:.3f})", info["step"], info["total"])
+        elif "done" in info and "total" in info:  # the teacher's answers / top-k, in batches
+            ctx.progress(f"{label}: {event.replace('_', ' ')}", info["done"], info["total"])
+        elif event in ("eval", "scoring"):
+            what = info.get("when") or info.get("model", "")
+            ctx.progress(f"{label}: evaluating {what}".rstrip(), last["done"], last["total"])
+
+    return callback
+
+
+def tune(ctx: LabContext, task, base: str, *, stage_name: str = "finetune", **extra):
     from ...train.finetune import finetune
 
     out = ctx.out_dir / "finetune" / f"{task.name}-lora"
-    return finetune(train_settings(ctx, task, out, base, **extra)), out
+    settings = train_settings(ctx, task, out, base, **extra)
+    return finetune(settings, on_progress=training_progress(ctx, f"{stage_name} {task.name}")), out
+
+
+def evaluated(ctx: LabContext, label: str, done: int, total: int, spec: str, task):
+    """evaluate_model(spec, task), reported as ctx.progress (one unit per model evaluated)."""
+    from ...train.finetune.tasks import evaluate_model
+
+    ctx.progress(label, done, total)
+    evaluation = evaluate_model(spec, task)
+    ctx.progress(label, done + 1, total)
+    return evaluation
 
 
 def _ladder(rung: str, config: str, metric: str, evaluation) -> LadderRow:
@@ -54,14 +83,17 @@ def _ladder(rung: str, config: str, metric: str, evaluation) -> LadderRow:
                    "before/after quality, size, speed, cost")
 def run(ctx: LabContext) -> StageResult:
     from ...train.finetune.modelio import folder_size
-    from ...train.finetune.tasks import build_tasks, evaluate_model
+    from ...train.finetune.tasks import build_tasks
 
     base = hf_spec(ctx.model)
     tasks = build_tasks(ctx.out_dir / "finetune" / "data", ("reading",) if ctx.quick else ("reading", "sql"), ctx.quick)
     rows, ladder, tuned, series = [], [], {}, {"before": [], "after": []}
     for task in tasks.values():
         result, out = tune(ctx, task, base)
-        before, after = evaluate_model(base, task), evaluate_model(f"hf:{out}", task)
+        done = 2 * len(rows)
+        before = evaluated(ctx, f"finetune {task.name}: evaluating {base}", done, 2 * len(tasks), base, task)
+        after = evaluated(ctx, f"finetune {task.name}: evaluating the tuned model", done + 1, 2 * len(tasks),
+                          f"hf:{out}", task)
         rows.append([task.name, task.metric, str(before.score), str(after.score), result.eval_loss_before,
                      result.eval_loss_after, result.steps, round(result.tokens_per_s, 1), round(result.train_seconds),
                      folder_size(out / "adapter"), before.latency_s, after.latency_s])
@@ -97,7 +129,7 @@ def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow
     from ...rag.api import Asker, close_retrievers
     from ...rag.config import AskConfig
     from ...train.finetune.tasks import rag_task
-    from .ask import demo_set, quality
+    from .ask import answer_all, demo_set, quality
 
     questions, pool, index = demo_set(ctx)
     k = 2 if ctx.quick else 3
@@ -107,9 +139,10 @@ def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow
     settings = [("RAG", base, {"strategy": "rag"}), ("DRAG", base, {"strategy": "drag", "m": 2, "demos": str(pool)}),
                 ("RAG, fine-tuned with retrieval", f"hf:{out}", {"strategy": "rag"})]
     rows, ladder = [], []
-    for label, model, extra in settings:
+    for number, (label, model, extra) in enumerate(settings):
         asker = Asker(AskConfig.make(model=model, index=str(index), k=k, max_tokens=32, **extra))
-        answers = [asker.ask(q["question"], question_id=q["id"]) for q in questions]
+        answers = answer_all(ctx, f"finetune rag {number + 1}/{len(settings)}: {label}", asker, questions,
+                             number * len(questions), len(settings) * len(questions))
         acc, token_f1, _ = quality(answers, questions)
         n = acc.n
         latency = sum(a.usage.latency_s for a in answers) / n

@@ -54,6 +54,22 @@ def check(index, query: dict, mode: str, k: int = 5) -> tuple[int | None, bool]:
     return None, False
 
 
+def ingest_progress(ctx: LabContext, label: str = "ingest"):
+    """An ingest callback reporting ctx.progress per file: (f"{label}: NAME", files done, files found)."""
+    count = {"done": 0, "total": 0}
+
+    def callback(event: str, info: dict) -> None:
+        if event == "start":
+            count["total"] = info["files"]
+            ctx.progress(label, 0, count["total"])
+        elif event == "file":
+            count["done"] += 1
+            name = Path(info["result"].path).name
+            ctx.progress(f"{label}: {name}", count["done"], max(count["total"], count["done"]))
+
+    return callback
+
+
 def _ingest(ctx: LabContext) -> tuple[Path, str, object]:
     from ...demo import write_demo_data
     from ...ingest import ingest
@@ -65,7 +81,7 @@ def _ingest(ctx: LabContext) -> tuple[Path, str, object]:
     if not ctx.quick:
         paths.append(corpus / "field_notes")
     index = str(ctx.out_dir / "ingest-index")
-    return corpus, index, ingest(paths, index=index)
+    return corpus, index, ingest(paths, index=index, callback=ingest_progress(ctx))
 
 
 @stage("ingest", order=20, budget_s=300,
@@ -79,8 +95,12 @@ def run(ctx: LabContext) -> StageResult:
     results: dict[str, list[tuple[int | None, bool]]] = {}
     with open_index(index_path) as index:
         info = index.info()
-        for mode in MODES:
-            results[mode] = [check(index, q, mode) for q in queries]
+        for m, mode in enumerate(MODES):
+            results[mode] = []
+            for i, query in enumerate(queries):
+                ctx.progress(f"ingest: {mode} retrieval checks", m * len(queries) + i, len(MODES) * len(queries))
+                results[mode].append(check(index, query, mode))
+        ctx.progress("ingest: retrieval checks", len(MODES) * len(queries), len(MODES) * len(queries))
     kinds = sorted({q["kind"] for q in queries})
     rows = []
     for kind in kinds:

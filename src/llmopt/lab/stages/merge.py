@@ -35,7 +35,7 @@ def variants(ctx: LabContext) -> tuple[str, dict]:
         from ...train.finetune.tasks import build_tasks
 
         for name, task in build_tasks(ctx.out_dir / "merge" / "data", tuple(missing), ctx.quick).items():
-            _, out = tune(ctx, task, base)
+            _, out = tune(ctx, task, base, stage_name="merge")
             tuned[name] = {"model": str(out), "task": task}
     return base, tuned
 
@@ -44,20 +44,24 @@ def variants(ctx: LabContext) -> tuple[str, dict]:
        description="merge the reading and text-to-SQL fine-tunes (linear, task arithmetic, TIES): both skills kept?")
 def run(ctx: LabContext) -> StageResult:
     from ...train.finetune.modelio import model_folder
-    from ...train.finetune.tasks import evaluate_model
     from ...train.merge import run_merge
+    from .finetune import evaluated
 
     base, tuned = variants(ctx)
     base_folder = model_folder(base)
     reading, sql = tuned["reading"], tuned["sql"]
     candidates = {"base": base, "reading fine-tune": f"hf:{reading['model']}", "sql fine-tune": f"hf:{sql['model']}"}
-    for method in (("linear", "ties") if ctx.quick else tuple(METHODS)):
+    methods = ("linear", "ties") if ctx.quick else tuple(METHODS)
+    for done, method in enumerate(methods):
+        ctx.progress(f"merge: {method}", done, len(methods))
         out = ctx.out_dir / "merge" / method
         run_merge(METHODS[method](base_folder, reading["model"], sql["model"]), out, overwrite=True)
         candidates[f"merge: {method}"] = f"hf:{out}"
     tasks = {"reading": reading["task"], "sql": sql["task"]}
-    scores = {label: {name: evaluate_model(spec, task) for name, task in tasks.items()}
-              for label, spec in candidates.items()}
+    total = len(candidates) * len(tasks)
+    scores = {label: {name: evaluated(ctx, f"merge: {label} on {name}", i * len(tasks) + j, total, spec, task)
+                      for j, (name, task) in enumerate(tasks.items())}
+              for i, (label, spec) in enumerate(candidates.items())}
     rows, ladder = [], []
     for label, by_task in scores.items():
         rows.append([label] + [str(by_task[name].score) for name in tasks])

@@ -23,7 +23,9 @@ def _specs(ctx: LabContext) -> list[str]:
        description="local models that resolve here: measured prefill/decode speed and cost per 1k tokens")
 def run(ctx: LabContext) -> StageResult:
     rows, speeds = [], []
-    for spec in _specs(ctx):
+    specs = _specs(ctx)
+    for done, spec in enumerate(specs):
+        ctx.progress(f"models: {spec}", done, len(specs))
         llm = get_model(spec)
         speed = measure_speed(llm, prompt_tokens=256 if ctx.quick else 1024, decode_tokens=16 if ctx.quick else 64,
                               repeats=1 if ctx.quick else 3)
@@ -31,6 +33,7 @@ def run(ctx: LabContext) -> StageResult:
         rows.append([spec, llm.model_id, speed.prompt_tokens, round(speed.prefill_tokens_per_s, 1),
                      round(speed.decode_tokens_per_s, 1), round(speed.rag_latency_s, 2),
                      speed.usd_per_1k_prompt_tokens, speed.usd_per_1k_completion_tokens])
+    ctx.progress("models", len(specs), len(specs))
     plot = bar_chart(ctx.path("plots", "models_speed.png"), [s for s, _ in speeds],
                      {"prefill tok/s": [sp.prefill_tokens_per_s for _, sp in speeds],
                       "decode tok/s": [sp.decode_tokens_per_s for _, sp in speeds]},

@@ -42,13 +42,22 @@ def run(ctx: LabContext) -> StageResult:
     llm = MemoLLM(get_model(ctx.model))
     pool = ExamplePool(spider_examples(data), embedder=base.embedder, skeleton_threshold=base.skeleton_threshold)
     summaries, records = {}, {}
-    for strategy in STRATEGIES:
+    for number, strategy in enumerate(STRATEGIES):
         cfg = base.model_copy(update={"strategy": strategy})
         out = ctx.out_dir / "sql" / ("quick" if ctx.quick else "full") / strategy
-        summaries[strategy] = evaluate_tasks(tasks, cfg, pool if cfg.uses_examples else None, out, llm=llm)
+        report = _progress(ctx, f"sql {number + 1}/{len(STRATEGIES)}: {strategy}", number * len(tasks),
+                           len(STRATEGIES) * len(tasks))
+        summaries[strategy] = evaluate_tasks(tasks, cfg, pool if cfg.uses_examples else None, out, llm=llm,
+                                             on_result=report)
         done = read_results(out / "results.jsonl")
         records[strategy] = [done[t.id] for t in tasks if t.id in done]
     return _result(ctx, summaries, records, llm)
+
+
+def _progress(ctx: LabContext, label: str, before: int, total: int):
+    """An on_result callback reporting ctx.progress over the whole stage (questions of every strategy)."""
+    ctx.progress(label, before, total)
+    return lambda record, done, of: ctx.progress(label, before + done, total)
 
 
 def _ex(summary: dict, level: str | None = None) -> float:
