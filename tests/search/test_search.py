@@ -1,0 +1,134 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmopt.eval.grid import point
+from llmopt.jsonl import read_jsonl
+from llmopt.search import Budget, Candidate, Limits, Space, choose, front, promote, run_search, rungs
+
+from .synthetic import QUESTIONS, Synthetic, cost, quality, space
+
+HERE = Path(__file__).parent
+
+
+def test_rungs_grow_by_eta_and_end_at_the_whole_split():
+    assert rungs(60, first=4, eta=3) == [4, 12, 36, 60]
+    assert rungs(36, first=4, eta=3) == [4, 12, 36]
+    assert rungs(3, first=5, eta=3) == [3]
+    with pytest.raises(ValueError):
+        rungs(0, first=4, eta=3)
+
+
+def test_promote_keeps_the_best_third_and_breaks_ties_by_cost():
+    scores = {"a": 0.5, "b": 0.9, "c": 0.5, "d": 0.1, "e": 0.7, "f": 0.6}
+    assert promote(scores, 3) == ["b", "e"]
+    assert promote({"a": 0.5, "b": 0.5, "c": 0.1}, 3, tie_break={"a": 9.0, "b": 1.0}) == ["b"]
+    assert promote({"a": 0.0}, 3) == ["a"]
+
+
+def cand(key, q, usd, lat=1.0, low=None, ctx=100.0):
+    return Candidate(key, key, q, q - 0.1 if low is None else low, q + 0.1, usd_per_query=usd, p95_latency_s=lat,
+                     context_tokens=ctx, count=50)
+
+
+def test_front_drops_dominated_configurations():
+    cs = [cand("cheap", 0.3, 0.001), cand("mid", 0.5, 0.002), cand("dominated", 0.4, 0.003), cand("top", 0.6, 0.01)]
+    assert [c.key for c in front(cs)] == ["cheap", "mid", "top"]
+
+
+def test_choose_best_within_limits_cheapest_reaching_and_nearest_when_none_fit():
+    cs = [cand("cheap", 0.3, 0.001, lat=1), cand("mid", 0.5, 0.002, lat=2, low=0.45), cand("top", 0.6, 0.01, lat=9)]
+    assert choose(cs, Limits()).chosen.key == "top"
+    assert choose(cs, Limits(p95_latency_s=3)).chosen.key == "mid"
+    assert choose(cs, Limits(), threshold=0.4).chosen.key == "mid"
+    none = choose(cs, Limits(p95_latency_s=0.5))
+    assert none.chosen is None and none.nearest and "p95 latency" in none.nearest[0][1][0]
+    unreachable = choose(cs, Limits(), threshold=0.9)
+    assert unreachable.chosen is None and "CI lower bound" in unreachable.nearest[0][1][0]
+
+
+def test_space_from_axes_is_canonical_and_round_trips_through_params():
+    s = space()
+    keys = [p.key for p in s.points]
+    assert len(keys) == len(set(keys))
+    assert sum(p.strategy == "none" for p in s.points) == 1  # one baseline, whatever k and m
+    assert not any(p.strategy == "drag" and p.m == 0 for p in s.points)  # DRAG with m=0 is RAG
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    for p in s.points:
+        study.enqueue_trial(s.params(p))
+        assert s.suggest(study.ask()).key == p.key
+
+
+def test_search_finds_the_known_optimum_and_spends_a_fraction_of_the_grid(tmp_path):
+    s = space()
+    evaluator = Synthetic(tmp_path / "results.jsonl")
+    outcome = run_search(s, QUESTIONS, evaluator, storage=str(tmp_path / "search.journal"), first=4, eta=3)
+    grid_compute = sum(cost(p) for p in s.points) * len(QUESTIONS)
+    assert outcome.stopped is None
+    assert evaluator.touched.compute_s < 0.4 * grid_compute
+    assert sum(t.state == "pruned" for t in outcome.trials) >= len(s) // 2
+    assert {t.key for t in outcome.settled()} == {p.key for p in s.points}  # the space was screened whole
+    best = max(s.points, key=quality)
+    # the optimum (or one within its noise on 60 questions) is among the finalists
+    assert any(quality(f) >= quality(best) - 0.06 for f in outcome.finalists)
+    assert quality(outcome.finalists[0]) > 0.5
+    # every (configuration, question) answered once
+    rows = list(read_jsonl(tmp_path / "results.jsonl"))
+    assert len(rows) == len({(r["key"], r["id"]) for r in rows}) == evaluator.calls
+
+
+def test_a_rerun_answers_nothing_again(tmp_path):
+    run_search(space(), QUESTIONS, Synthetic(tmp_path / "r.jsonl"), storage=str(tmp_path / "s.journal"))
+    again = Synthetic(tmp_path / "r.jsonl")
+    outcome = run_search(space(), QUESTIONS, again, storage=str(tmp_path / "s.journal"))
+    assert again.calls == 0 and outcome.finalists
+
+
+def test_a_failing_endpoint_marks_its_configurations_failed_and_the_search_goes_on(tmp_path):
+    s = Space.from_axes(models=["default", "openai:m@http://127.0.0.1:9"], prompts=["basic"],
+                        strategies=["rag"], k=[1, 3, 5], m=[0], n=[1])
+    evaluator = Synthetic(tmp_path / "r.jsonl", fail_models=("openai:m@http://127.0.0.1:9",))
+    outcome = run_search(s, QUESTIONS, evaluator, storage=str(tmp_path / "s.journal"))
+    failed = [t for t in outcome.trials if t.state == "failed"]
+    assert len(failed) == 3 and all("connection refused" in t.error for t in failed)
+    assert outcome.finalists and all(f.model == "default" for f in outcome.finalists)
+
+
+def test_the_budget_stops_screening_and_a_rerun_continues(tmp_path):
+    evaluator = Synthetic(tmp_path / "r.jsonl")
+    outcome = run_search(space(), QUESTIONS, evaluator, storage=str(tmp_path / "s.journal"),
+                         budget=Budget(dollars=0.01))
+    assert outcome.stopped == "budget ($0.01)"
+    assert 0 < evaluator.calls and 0.01 <= evaluator.spent.cost_usd < 0.01 + 0.01
+    again = Synthetic(tmp_path / "r.jsonl")
+    done = run_search(space(), QUESTIONS, again, storage=str(tmp_path / "s.journal"))
+    assert done.stopped is None and done.finalists
+    rows = list(read_jsonl(tmp_path / "r.jsonl"))
+    assert len(rows) == len({(r["key"], r["id"]) for r in rows})
+
+
+def test_resume_after_sigkill_evaluates_no_configuration_question_twice(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
+    cmd = [sys.executable, "-m", "tests.search.synthetic", str(tmp_path), "--sleep", "0.02"]
+    proc = subprocess.Popen(cmd, cwd=HERE.parent.parent, env=env)
+    results = tmp_path / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 40):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(results.read_text().splitlines())
+    assert 40 <= before and not (tmp_path / "outcome.json").exists()
+    subprocess.run(cmd[:4], cwd=HERE.parent.parent, env=env, check=True, timeout=120)
+    rows = list(read_jsonl(results))
+    assert len(rows) == len({(r["key"], r["id"]) for r in rows})  # nothing answered twice
+    outcome = json.loads((tmp_path / "outcome.json").read_text())
+    assert outcome["finalists"] and outcome["calls"] == len(rows) - before
