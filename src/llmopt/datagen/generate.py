@@ -290,8 +290,11 @@ class _Run:
     def _finish(self, outcomes: list[Outcome], resumed: int, index: str | None, notes: list[str]) -> GeneratedSet:
         rows = [o.row for o in outcomes if o.status == "accepted"]
         if len(rows) < self.cfg.target:
+            why = ("every candidate the corpus gives was tried; add documents, ask for more --kinds or use a "
+                   "stronger --model" if len(outcomes) == len(self.candidates) else
+                   "raise --max-candidates or use a stronger --model")
             notes.append(f"kept {len(rows)} of the {self.cfg.target} questions asked for after {len(outcomes)} "
-                         "candidates; raise --max-candidates, add documents or use a stronger --model")
+                         f"candidates; {why}")
         pools, shared = split_pools(rows, self.cfg.pool_sizes(), self.cfg.seed)
         self.out.mkdir(parents=True, exist_ok=True)
         files = write_pools(self.out, pools)
