@@ -48,3 +48,16 @@ def test_seconds(x, text):
 ])
 def test_tokens(n, text):
     assert tokens(n) == text
+
+
+def test_reformat_renames_and_writes_the_named_columns_only():
+    from llmopt.report import Table, reformat
+
+    table = Table(["configuration", "Acc", "p95 s", "cost $/q", "errors"],
+                  [["rag k=3", 1 / 6, 1.2345, 8.18e-06, 0], ["drag", None, "–", 0.00042, 2]], "caption")
+    done = reformat(table, {"Acc": ("accuracy", percent), "p95 s": ("p95 latency", seconds),
+                            "cost $/q": ("cost", usd_per_1k), "missing": ("x", str)})
+    assert done.columns == ["configuration", "accuracy", "p95 latency", "cost", "errors"]
+    assert done.rows == [["rag k=3", "17%", "1.2 s", "$0.0082 per 1k queries", 0],
+                         ["drag", None, "–", "$0.42 per 1k queries", 2]]
+    assert done.caption == "caption" and table.rows[0][1] == 1 / 6  # the original is left as it was

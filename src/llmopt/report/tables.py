@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .format import percent, seconds, significant, usd_per_1k
@@ -66,6 +67,19 @@ def ladder_table(rows: list[LadderRow]) -> Table:
     return Table(list(LADDER_COLUMNS), [list(r) for r in ladder_rows_for_people(rows)],
                  "The optimization ladder: every rung measured on the same questions; latency and cost are means "
                  "per question.")
+
+
+def reformat(table: Table, formats: dict[str, tuple[str, Callable[[Any], str]]]) -> Table:
+    """The table with the named columns renamed and their numbers written for people, e.g. {"cost $/q": ("cost",
+    usd_per_1k), "Acc": ("accuracy", percent)}; other columns, and cells that are not numbers, unchanged."""
+    chosen = {i: formats[c] for i, c in enumerate(table.columns) if c in formats}
+
+    def write(i: int, value: Any) -> Any:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return chosen[i][1](value) if i in chosen and number else value
+
+    return replace(table, columns=[chosen[i][0] if i in chosen else c for i, c in enumerate(table.columns)],
+                   rows=[[write(i, v) for i, v in enumerate(row)] for row in table.rows])
 
 
 def markdown_table(t: Table) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...metrics import Score, accuracy, f1, score
 from ...paths import atomic_write_text
-from ...report import scatter
+from ...report import percent, scatter, seconds, tokens, usd_per_1k
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 
@@ -115,8 +115,8 @@ def run(ctx: LabContext) -> StageResult:
     atomic_write_text(ctx.path("ask", "answers.jsonl"), "".join(json.dumps(r, default=str) + "\n" for r in records))
     plot = scatter(ctx.path("plots", "ask_accuracy_vs_context.png"), points, "Accuracy against effective context",
                    "effective context tokens per question", "accuracy", logx=True, frontier=True)
-    table = Table(["setting", "accuracy", "95% CI", "token F1", "effective context", "cached tokens", "calls", "latency s",
-                   "cost $", "parse failures"], rows,
+    table = Table(["setting", "accuracy (95% CI)", "token F1", "effective context", "cached tokens", "calls",
+                   "latency", "cost", "parse failures"], [_for_people(row) for row in rows],
                   f"Means per question over {len(questions)} demo questions (accuracy: the gold answer, normalised, "
                   "is the answer or inside it); answers in ask/answers.jsonl.")
     best = max(ladder, key=lambda r: (r.value, -(r.latency_s or 0)))
@@ -124,7 +124,7 @@ def run(ctx: LabContext) -> StageResult:
                f"{best.config} at accuracy {best.value:.2f}. Effective context counts every input token of every "
                "call (samples, sub-questions, judge calls); cached tokens were served by the prefix cache.")
     return StageResult(summary, [table], [("Accuracy against effective context", plot)], ladder,
-                       metrics={r[0]: dict(zip(table.columns[1:], r[1:])) for r in rows})
+                       metrics={r[0]: dict(zip(METRIC_KEYS, r[1:])) for r in rows})
 
 
 def answer_all(ctx: LabContext, label: str, asker, questions: list[dict], done: int, total: int) -> list:
@@ -137,9 +137,19 @@ def answer_all(ctx: LabContext, label: str, asker, questions: list[dict], done: 
     return answers
 
 
+METRIC_KEYS = ("accuracy", "95% CI", "token F1", "effective context", "cached tokens", "calls", "latency s", "cost $",
+               "parse failures")  # report.json's numbers per setting; the table shows them written for people
+
+
 def _row(setting: Setting, answers: list, acc: Score, token_f1: Score) -> list:
     n = len(answers)
     mean = lambda key: sum(getattr(a.usage, key) for a in answers) / n
-    return [setting.label, round(acc.value, 3), f"[{acc.ci_low:.2f}, {acc.ci_high:.2f}]", round(token_f1.value, 3),
-            round(mean("effective_context_tokens")), round(mean("cached_prompt_tokens")), round(mean("calls"), 1),
-            round(mean("latency_s"), 2), mean("cost_usd"), sum(a.parse_failures for a in answers)]
+    return [setting.label, acc.value, [acc.ci_low, acc.ci_high], token_f1.value, mean("effective_context_tokens"),
+            mean("cached_prompt_tokens"), round(mean("calls"), 1), mean("latency_s"), mean("cost_usd"),
+            sum(a.parse_failures for a in answers)]
+
+
+def _for_people(row: list) -> list:
+    label, acc, ci, token_f1, context, cached, calls, latency, cost, failures = row
+    return [label, percent(acc, ci), percent(token_f1), tokens(context), tokens(cached), calls, seconds(latency),
+            usd_per_1k(cost), failures]

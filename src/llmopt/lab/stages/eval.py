@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...report import percent, reformat, seconds, tokens, usd_per_1k
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 if TYPE_CHECKING:
@@ -145,13 +146,28 @@ def budget_table(summary: EvalSummary, budget_list: list[int]) -> Table:
         measured = next((e for e in entries if pick and e.prompt == fitted.prompt and e.strategy ==
                          pick["strategy"] and e.k == pick["k"] and e.m == pick["m"]
                          and e.n == pick["follow_ups"]), None)
-        rows.append([budget, seen.label if seen else "–", round(seen.metric(metric), 3) if seen else None,
-                     _pick_label(pick),
-                     round(pick["predicted"], 3) if pick else None,
-                     round(measured.metric(metric), 3) if measured else None])
+        rows.append([budget, seen.label if seen else "–", percent(seen.metric(metric)) if seen else None,
+                     _pick_label(pick), percent(pick["predicted"]) if pick else None,
+                     percent(measured.metric(metric)) if measured else None])
     return Table(["budget (tokens)", "best measured within it", metric, "allocation model's pick", "predicted",
                   "measured"], rows, "Effective context per question; the allocation model never extrapolates "
                   "beyond the measured k, m and n.")
+
+
+def configuration_table(summary: EvalSummary) -> Table:
+    """Every measured configuration: quality with its CI, context, latency and cost, written for people."""
+    metric = summary.metric
+    rows = [[e.label, e.count, percent(e.metric(metric), getattr(e, f"{metric}_ci")), percent(e.f1),
+             percent(e.evidence_recall), tokens(e.effective_context_mean), _one_decimal(e.calls_mean), seconds(e.latency_p50_s),
+             seconds(e.latency_p95_s), usd_per_1k(e.cost_usd_mean), e.errors] for e in summary.measured]
+    return Table(["configuration", "n", f"{metric} (95% CI)", "token F1", "evidence recall", "effective context",
+                  "calls", "p50 latency", "p95 latency", "cost", "errors"], rows,
+                 "Every configuration measured, means per question. Effective context: every input token of every "
+                 "call. Evidence recall: the share of gold supporting evidence among the chunks the answer was given.")
+
+
+def _one_decimal(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _pick_label(pick: dict | None) -> str:
@@ -172,13 +188,17 @@ def result(ctx: LabContext, summary: EvalSummary, out) -> StageResult:
     made_sections = sections(out, summary.to_json())  # the sweep's own report (eval/report.html), plots drawn once
     write_eval_report(out, summary.to_json(), made_sections)
     overview, allocation = made_sections[0], made_sections[-1]
-    tables = overview.tables + [budget_table(summary, budgets(ctx.quick))] + allocation.tables
+    breakdowns = [reformat(t, {c: (c, percent) for c in t.columns[1:]}) for t in overview.tables[1:]]
+    held_out = {"predicted": ("predicted", percent), "measured": ("measured", percent)}
+    tables = ([configuration_table(summary)] + breakdowns + [budget_table(summary, budgets(ctx.quick))]
+              + [reformat(t, held_out) for t in allocation.tables])
     made = [p for p in overview.plots if "latency" not in p[0]] + allocation.plots
     best = summary.best_config
     text = (f"{summary.splits['eval']} demo questions (single-hop and multi-hop across documents) with "
             f"{ctx.model}; demonstrations come from the set's own pool, never the questions asked. "
             f"{len(summary.measured)} configurations. "
-            + (f"Best by {metric}: {best.label} at {best.metric(metric):.2f}. " if best else "")
+            + (f"Best by {metric}: {best.label} at {percent(best.metric(metric), getattr(best, f'{metric}_ci'))}. "
+               if best else "")
             + "Rungs pick the best configuration of each strategy on these same questions, so their values are "
             "optimistic; the paired differences and the full sweep are in eval/report.html.")
     return StageResult(text, tables, made, ladder, metrics={
