@@ -62,14 +62,14 @@ def register(app: typer.Typer) -> None:
         limits = {k: v for k, v in dict(max_concurrent=max_concurrent, max_queue=max_queue, timeout_s=timeout,
                                         max_tokens=max_tokens).items() if v is not None}
         settings = make_config(config, index=index, db=db, host=host, port=port, api_key=api_key, model=model,
-                               demos=demos, pipeline=pipeline, sql_examples=sql_examples, reports=reports, allow_models=allow_model,
-                               allowed_hosts=allowed_host, limits=limits)
+                               demos=demos, pipeline=pipeline, sql_examples=sql_examples, reports=reports,
+                               allow_models=allow_model, allowed_hosts=allowed_host, limits=limits)
         check_exposure(settings)
         for folder in settings.reports:
             if not Path(folder).expanduser().is_dir():
                 err.print(f"[yellow]warning:[/] --reports {folder} is not a folder (yet); its reports are listed "
                           "once it holds some", highlight=False)
-        if not settings.index and not settings.db:
+        if not settings.index and not settings.db and not settings.pipeline:
             err.print("[yellow]no --index and no --db: only the 'none' preset (the model alone) is served[/]")
         application = create_app(settings)
         presets = application.state.pipelines.presets

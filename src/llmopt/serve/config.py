@@ -153,7 +153,8 @@ def with_pipeline(data: dict[str, Any]) -> dict[str, Any]:
     presets = data.get("presets") or {}
     if not isinstance(presets, dict):
         raise ConfigError("presets should be a mapping of name: settings, e.g. 'presets: {rag-k8: {k: 8}}'")
-    own_settings = {k: v for k, v in s.model_dump().items() if k not in SERVER_OWNED and v is not None}
+    # what differs from ask's defaults: the rest runs the same without being listed
+    own_settings = {k: v for k, v in s.model_dump(exclude_defaults=True).items() if k not in SERVER_OWNED}
     description = pipeline.description or f"the pipeline in {Path(file).name}"
     data["presets"] = {**presets, pipeline.name: {"strategy": s.strategy, "model": s.model,
                                                   "description": description, **own_settings}}
