@@ -40,8 +40,9 @@ def invoke(*args):
 
 def test_generate_json(stub, tmp_path):
     out = tmp_path / "gen"
-    result = invoke("data", "generate", "--index", "tiny", "--model", "fake:qgen", "--out", str(out), "--eval", "1",
-                    "--demo", "1", "--train", "1", "--kinds", "single,table,picture", "--embedder", "hash:256", "--json")
+    result = invoke("data", "generate", "--index", "tiny", "--model", "fake:qgen", "--out", str(out),
+                    "--eval", "1", "--demo", "1", "--train", "1", "--kinds", "single,table,picture",
+                    "--embedder", "hash:256", "--json")
     data = json.loads(result.stdout)
     assert data["accepted"] == {"single": 1, "table": 1, "picture": 1} and data["pools"] == {
         "eval": 1, "demos": 1, "train": 1}

@@ -35,7 +35,8 @@ _CONNECTORS = frozenset({"of", "de", "da", "van", "von", "&"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
 _NAME = re.compile(r"\b[A-Z][\w'&-]*(?:[ \t]+(?:(?:of|de|da|van|von|&)[ \t]+)?[A-Z][\w'&-]*)*")
 _MAGNITUDE = r"(?:thousand|million|billion|trillion|k|m|bn)"
-_QUANTITY = re.compile(rf"[$€£]?\d+(?:[.,]\d+)*[ \t]*(?:%|percent\b|{_MAGNITUDE}\b(?:[ \t]+[a-zA-Z€$£]+)?|[a-zA-Z€$£]{{2,}})")
+_UNIT = rf"(?:%|percent\b|{_MAGNITUDE}\b(?:[ \t]+[a-zA-Z€$£]+)?|[a-zA-Z€$£]{{2,}})"
+_QUANTITY = re.compile(rf"[$€£]?\d+(?:[.,]\d+)*[ \t]*{_UNIT}")
 _WORD = re.compile(r"[a-z][a-z'-]{5,}")
 
 

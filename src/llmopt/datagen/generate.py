@@ -182,7 +182,10 @@ class _Generator:
 
     def run(self, candidate: Candidate, key: str) -> Outcome:
         limit = self.cfg.max_passage_chars
-        reject = lambda reason, detail=None, **kw: Outcome(key, candidate.kind, "rejected", reason, detail, **kw)  # noqa: E731
+
+        def reject(reason: str, detail: str | None = None, **found: str) -> Outcome:
+            return Outcome(key, candidate.kind, "rejected", reason, detail, **found)
+
         try:
             text = self._chat(generation_messages(candidate, limit), max_tokens=self.cfg.max_tokens,
                               stop=["\nQuestion:", "\n\n\n"])
@@ -193,8 +196,10 @@ class _Generator:
             return reject("malformed", f"{exc}: {text[:200]!r}")
         if F.answer_in_question(qa.question, qa.answer):
             return reject("answer_in_question", None, question=qa.question, answer=qa.answer)
-        vector = self.embedder.embed([qa.question])[0]
-        twin = F.near_duplicate(vector, self._kept_vectors(), self.cfg.duplicate_threshold)
+        twin = None
+        if self.kept_questions:  # nothing kept yet: nothing to duplicate (and no embedder to load)
+            vector = self.embedder.embed([qa.question])[0]
+            twin = F.near_duplicate(vector, self._kept_vectors(), self.cfg.duplicate_threshold)
         if twin is not None:
             return reject("duplicate", self.kept_questions[twin], question=qa.question, answer=qa.answer)
         try:
