@@ -76,6 +76,10 @@ def render(result) -> None:
                  if result.shared_evidence else "")
               + (f" · {result.resumed} candidates reused from an earlier run" if result.resumed else ""),
               highlight=False)
+    if result.sample:
+        out.print(table("Sample (machine-written)", ["kind", "question", "answer", "evidence"],
+                        [(r["kind"], escape(r["question"]), escape(r["answer"]), escape(", ".join(r["evidence"])))
+                         for r in result.sample]))
     for note in result.notes:
         out.print(f"[yellow]note[/] {escape(note)}", highlight=False)
     out.print(f"[bold]quality[/]: {escape(result.quality)}", highlight=False)
