@@ -17,7 +17,7 @@ CHUNKS = [
           "docs/finch.md", 1),
     Chunk("finch-2", "Blue Finch Robotics was started by Jonas Lie after he left a shipping company in Bergen.",
           "docs/finch.md", 2),
-    Chunk("harbor-3", "The founder of Harbor Labs also gives lectures on robot safety twice a year.",
+    Chunk("harbor-3", "Mira Okafor of Harbor Labs also gives lectures on robot safety twice a year.",
           "docs/labs.md", 3),
     Chunk("table-4", "| Year | Revenue |\n| 2023 | 48 million euros |\n| 2024 | 61 million euros |",
           "docs/report.pdf", 4, type="table"),

@@ -67,3 +67,12 @@ def test_near_duplicate_by_cosine():
     assert F.near_duplicate(np.array([0.0, 1.0]), kept, 0.8) == 1
     assert F.near_duplicate(np.array([1.0, 0.0]), kept, 0.92) == 0
     assert F.near_duplicate(np.array([1.0, 0.0]), np.zeros((0, 2)), 0.92) is None
+
+
+def test_grounded_answers_come_from_the_evidence():
+    evidence = "The Kestrel drone weighs 3 kilograms. North: 1,200 units."
+    assert F.grounded("3 kilograms", evidence) and F.grounded("1,200", evidence)
+    assert F.grounded("about 3 kilograms", evidence)                    # 2 of 3 words
+    assert not F.grounded("3.5 kilograms", evidence)                    # a number the evidence does not have
+    assert not F.grounded("Lisbon, Portugal", evidence)
+    assert not F.grounded("", evidence)

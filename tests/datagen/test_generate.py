@@ -68,7 +68,7 @@ def test_pools_are_disjoint_and_sized(chunks, tmp_path):
             return f"Question: What is item number {n} about {'xyzw'[n % 4] * (n + 1)}?\nAnswer: thing"
         return "thing"
 
-    many = [type(chunks[0])(f"c{i}", f"Paragraph {i} tells a long story about plants and rivers here.",
+    many = [type(chunks[0])(f"c{i}", f"Paragraph {i} tells a long story about a thing in the rivers.",
                             f"docs/d{i}.md", 1) for i in range(12)]
     result = run(many, FakeLLM(varied), tmp_path / "gen", kinds=["single"], count=9, demo_size=2, train_size=3)
     assert result.rejected == {} and result.tried == 9
@@ -143,3 +143,13 @@ def test_multi_hop_questions_bridge_two_chunks(chunks, tmp_path):
     (row,) = result.rows
     assert row["kind"] == "multi" and row["hops"] == 2 and row["bridge"] == "Mira Okafor"
     assert set(row["evidence"]) == {"labs-1", "people-2"} and row["sources"] == ["docs/labs.md", "docs/people.md"]
+
+
+def test_an_answer_the_evidence_does_not_give_is_rejected(chunks, tmp_path):
+    def made_up(prompt, params):  # consistent with itself, so only the grounding check can catch it
+        if "quiz questions" in prompt:
+            return "Question: How heavy is the Kestrel drone?\nAnswer: 3.5 kilograms"
+        return "3.5 kilograms"
+
+    result = run(chunks[:1], FakeLLM(made_up), tmp_path / "gen", kinds=["single"], count=1)
+    assert result.rows == [] and result.rejected == {"not_in_evidence": 1}

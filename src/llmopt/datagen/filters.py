@@ -3,6 +3,7 @@ this order, cheapest first, and counts each rejection by its reason):
 
     parse_qa(text)                         "Question: ...\\nAnswer: ..." -> QA, or Malformed (reason "malformed")
     answer_in_question(question, answer)   the answer is given away by the question ("answer_in_question")
+    grounded(answer, evidence)             most of the answer's words are in the evidence ("not_in_evidence")
     near_duplicate(vector, kept, t)        cosine >= t with a question already kept ("duplicate")
     answers_agree(answer, round_trip, t)   the generator, shown the evidence alone, answers its own question
                                            the same way ("round_trip")
@@ -17,7 +18,8 @@ import numpy as np
 
 from ..metrics import accuracy, f1, normalize_answer
 
-REASONS = ("malformed", "too_long", "answer_in_question", "duplicate", "round_trip")
+REASONS = ("malformed", "too_long", "answer_in_question", "not_in_evidence", "duplicate", "round_trip")
+GROUNDED_SHARE = 0.5  # of the answer's (normalized) words that must occur in the evidence
 MAX_ANSWER_WORDS = 20  # longer "answers" are passages, not answers a metric can score
 MIN_QUESTION_WORDS = 3
 
@@ -92,6 +94,16 @@ def round_trip_answer(text: str) -> str:
 def answer_in_question(question: str, answer: str) -> bool:
     """True when the normalized answer appears, as whole words, in the normalized question."""
     return bool(accuracy(question, [answer]))
+
+
+def grounded(answer: str, evidence: str, share: float = GROUNDED_SHARE) -> bool:
+    """True when every number of the answer and at least `share` of its words occur in the evidence (normalized):
+    an answer the generator made up (and may repeat in the round trip) is not an answer the documents give."""
+    words = normalize_answer(answer).split()
+    present = set(normalize_answer(evidence).split())
+    if not words or any(w not in present for w in words if any(ch.isdigit() for ch in w)):
+        return False
+    return sum(w in present for w in words) / len(words) >= share
 
 
 def answers_agree(answer: str, round_trip: str, threshold: float = 0.5) -> bool:

@@ -196,6 +196,8 @@ class _Generator:
             return reject("malformed", f"{exc}: {text[:200]!r}")
         if F.answer_in_question(qa.question, qa.answer):
             return reject("answer_in_question", None, question=qa.question, answer=qa.answer)
+        if not F.grounded(qa.answer, " ".join(c.text for c in candidate.chunks)):
+            return reject("not_in_evidence", None, question=qa.question, answer=qa.answer)
         twin = None
         if self.kept_questions:  # nothing kept yet: nothing to duplicate (and no embedder to load)
             vector = self.embedder.embed([qa.question])[0]
@@ -204,7 +206,7 @@ class _Generator:
             return reject("duplicate", self.kept_questions[twin], question=qa.question, answer=qa.answer)
         try:
             reply = F.round_trip_answer(self._chat(round_trip_messages(candidate, qa.question, limit),
-                                                   max_tokens=32, stop=["\n"]))
+                                                   max_tokens=32))
         except ContextLengthError as exc:
             return reject("too_long", str(exc), question=qa.question, answer=qa.answer)
         if not F.answers_agree(qa.answer, reply, self.cfg.agreement_threshold):
