@@ -18,7 +18,7 @@ SYSTEM = ("You write quiz questions about documents. Reply with exactly two line
 EXAMPLES = {
     "single": ("Passage:\nThe Tartu plant opened in 2011 and builds the Harvest-X drone. It employs 240 people.",
                "Question: How many people does the Tartu plant employ?\nAnswer: 240"),
-    "table": ("Table:\n| Region | Units shipped |\n| North | 1,200 |\n| South | 950 |",
+    "table": ("Table:\n| Region | Units shipped |\n| --- | --- |\n| North | 1,200 |\n| South | 950 |",
               "Question: How many units were shipped to the North region?\nAnswer: 1,200"),
     "picture": ("Picture (caption and the text read from it):\nFigure 2: Revenue by year. 2022: 3.1 M. "
                 "2023: 4.2 M.",
