@@ -8,6 +8,7 @@ def test_names_skip_sentence_openers_but_keep_real_names():
     assert names("Harbor Labs was founded by Mira Okafor in Lisbon.") == ["Harbor Labs", "Mira Okafor", "Lisbon"]
     assert names("Revenue of Harbor Labs grew. The Lisbon office is new.") == ["Harbor Labs", "Lisbon"]
     assert names("Revenue grew. Costs fell.") == []
+    assert names("Sales rose in March and fell on Monday. In March Harbor Labs grew.") == ["Harbor Labs"]
 
 
 def test_quantities_need_a_unit():
@@ -59,3 +60,10 @@ def test_plan_interleaves_kinds_and_names_the_missing_ones():
     other = plan_candidates(corpus, ["single"], seed=1)
     assert {c.key("m") for c in other.candidates} == {c.key("m") for c in plan.candidates if c.kind == "single"}
     assert plan.candidates[0].key("m") != plan.candidates[0].key("other-model")
+
+
+def test_a_full_name_is_a_better_bridge_than_a_one_word_name():
+    corpus = [chunk("a", "Veltora Dynamics opened a plant in Tartu last spring.", "a.md"),
+              chunk("b", "Veltora Dynamics pays its staff in Tartu well, they say.", "b.md")]
+    (pair,) = link_pairs(corpus)
+    assert pair.bridge == "Veltora Dynamics"

@@ -30,7 +30,8 @@ STOPWORDS = frozenset("""a an the and or but if of in on at to for from by with 
 this that these those there their they them he she his her we our you your i not no yes than then so such into over
 under after before about above below between during while which who whom whose what when where why how all any each
 both more most other some only own same too very can will would should could may might must shall do does did done
-has have had having also per new""".split())
+has have had having also per new january february march april may june july august september october november
+december monday tuesday wednesday thursday friday saturday sunday""".split())  # months link everything: no bridge
 _CONNECTORS = frozenset({"of", "de", "da", "van", "von", "&"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
 _NAME = re.compile(r"\b[A-Z][\w'&-]*(?:[ \t]+(?:(?:of|de|da|van|von|&)[ \t]+)?[A-Z][\w'&-]*)*")
@@ -139,7 +140,8 @@ def _place(chunk: Chunk) -> tuple[str, int | None]:
 def link_pairs(chunks: list[Chunk], *, per_chunk: int = PAIRS_PER_CHUNK,
                max_linked: int = MAX_LINKED) -> list[Candidate]:
     """Multi-hop candidates: pairs of chunks from different documents or pages that share an entity, best
-    first (names before quantities before rare words; the fewer chunks an entity is in, the better)."""
+    first (names before quantities before rare words, names of several words before one-word names; the fewer
+    chunks an entity is in, the better)."""
     rare = rare_words(chunks)
     postings: dict[str, list[int]] = defaultdict(list)
     known: dict[str, Entity] = {}
@@ -153,7 +155,7 @@ def link_pairs(chunks: list[Chunk], *, per_chunk: int = PAIRS_PER_CHUNK,
         if not 2 <= len(members) <= max_linked:
             continue
         entity = known[norm]
-        rank = (preference[entity.link], len(members), -len(norm), norm)
+        rank = (preference[entity.link], " " not in norm, len(members), -len(norm), norm)  # full names first
         for a, b in combinations(members, 2):
             if _place(chunks[a]) != _place(chunks[b]) and ((a, b) not in best or rank < best[(a, b)][0]):
                 best[(a, b)] = (rank, entity)
