@@ -7,11 +7,12 @@ import pytest
 
 from llmopt.datagen import generate_questions
 from llmopt.datagen.filters import REASONS
+from llmopt.errors import InputError
 from llmopt.eval.datasets import load_dataset
 from llmopt.index import open_index
 from llmopt.jsonl import read_jsonl
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~40 s of CPU: model load, ingest, 2-4 calls
+pytestmark = pytest.mark.integration
 
 DOCS = {
     "labs.md": "# Harbor Labs\n\nHarbor Labs was founded in 2011 by Mira Okafor in Lisbon. The company builds "
@@ -21,6 +22,7 @@ DOCS = {
 }
 
 
+@pytest.mark.slow  # ~40 s of CPU: model load, ingest, 2 to 4 calls
 def test_default_model_on_two_documents(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -41,3 +43,11 @@ def test_default_model_on_two_documents(tmp_path):
     if result.rows:  # a 135M model may well have had every candidate rejected; when not, the file is usable
         (item,) = load_dataset(out / "eval.jsonl").items
         assert set(item.evidence) <= ids and item.metadata["kind"] in ("single", "multi")
+
+
+def test_documents_that_give_no_chunks_are_one_line(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    with pytest.raises(InputError, match=r"holds no chunks \(not ingested: .*broken.pdf: .*PDF"):
+        generate_questions([docs], index=str(tmp_path / "idx"), out=str(tmp_path / "out"), embedder="hash:64")

@@ -110,8 +110,9 @@ def load_chunks(documents: Sequence[str | Path] | None, index: str | None,
     with open_index(index, recover=False) as idx:
         chunks = idx.chunks()
     if not chunks:
-        raise InputError(f"index {index} holds no chunks; ingest documents into it (llmopt ingest PATH --index "
-                         f"{index}) or pass them here")
+        why = f" ({notes[0]})" if notes else ""
+        raise InputError(f"index {index} holds no chunks{why}; ingest readable documents into it (llmopt ingest "
+                         f"PATH --index {index}) or pass them here")
     return chunks, index, notes
 
 
