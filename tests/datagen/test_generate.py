@@ -87,6 +87,8 @@ def test_resume_does_not_call_the_generator_again(chunks, generator, tmp_path):
     second = run(chunks, again, tmp_path / "gen")
     assert second.resumed == 7 and again.calls == []
     assert second.rows == first.rows and second.rejected == first.rejected
+    by_page = run(chunks, again, tmp_path / "gen", evidence="page")    # a resumed row takes this run's keys
+    assert {tuple(r["evidence"]) for r in by_page.rows} == {("labs#1",), ("report#4",), ("report#5",)}
 
 
 def test_resume_continues_where_a_run_stopped(chunks, generator, tmp_path):

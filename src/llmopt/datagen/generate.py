@@ -283,6 +283,8 @@ class _Run:
             key = candidate.key(self.worker.generator)
             if key in done:
                 outcome, resumed = _outcome(done[key]), resumed + 1
+                if outcome.row:  # the evidence keys follow this run's --evidence, not the earlier run's
+                    outcome.row["evidence"] = evidence_keys(candidate.chunks, self.cfg.evidence)
             else:
                 outcome = self.worker.run(candidate, key)
                 append_jsonl(self.log, dict(outcome.to_dict(), generator=self.worker.generator))
