@@ -14,6 +14,7 @@ from llmopt.eval.grid import GridPoint
 from llmopt.lab.registry import LabContext
 from llmopt.lab.stages import ask as ask_stage
 from llmopt.rag.types import Answer, AnswerUsage
+from llmopt.report import percent
 
 QUESTIONS = [
     {"id": "q1", "question": "Who runs the Lyon site?", "answer": "Ada Berg"},
@@ -77,7 +78,9 @@ def test_the_lab_and_eval_report_the_same_acc_ci_and_f1(tmp_path, monkeypatch):
         assert row.metric == "acc" and row.n == summary.count == len(QUESTIONS)
         assert row.value == summary.acc
         assert [row.ci_low, row.ci_high] == summary.acc_ci
-        assert table_row[table.columns.index("token F1")] == round(summary.f1, 3)
+        assert result.metrics[table_row[0]]["token F1"] == summary.f1  # report.json: the number itself
+        assert table_row[table.columns.index("token F1")] == percent(summary.f1)  # the table: written for people
+        assert table_row[table.columns.index("accuracy (95% CI)")] == percent(summary.acc, summary.acc_ci)
         assert row.ci_low < row.value < row.ci_high  # a real interval, not a degenerate one
     # the answers above were chosen so that a different normalizer or interval would show
     rag = next(r for r in result.ladder if r.rung == "RAG")

@@ -61,3 +61,19 @@ def test_reformat_renames_and_writes_the_named_columns_only():
     assert done.rows == [["rag k=3", "17%", "1.2 s", "$0.0082 per 1k queries", 0],
                          ["drag", None, "–", "$0.42 per 1k queries", 2]]
     assert done.caption == "caption" and table.rows[0][1] == 1 / 6  # the original is left as it was
+
+
+def test_counts_sizes_ratios_and_scores():
+    from llmopt.metrics import Score
+    from llmopt.report.format import count, megabytes, score, times
+
+    assert (count(134_515_008), count(512), count(2.5e9), count(None)) == ("130M", "512", "2.5B", "–")
+    assert (megabytes(269_060_000), megabytes(53_000), megabytes(None)) == ("270 MB", "0.053 MB", "–")
+    assert (times(1.934), times(0.5), times(None)) == ("1.9×", "0.50×", "–")
+    assert score(Score("f1", 0.4567, 0.3, 0.61, 20)) == "46% (CI 30–61%)" and score(None) == "–"
+
+
+def test_a_mean_over_no_questions_reads_as_missing():
+    nan = float("nan")
+    assert (percent(nan), percent(0.5, (nan, nan)), seconds(nan), usd_per_1k(nan), tokens(nan)) == \
+        ("–", "50%", "–", "–", "–")

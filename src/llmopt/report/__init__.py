@@ -12,5 +12,5 @@ from .tables import (LADDER_COLUMNS, LadderRow, Table, cell, html_table, ladder_
 from .writer import Section, Verdict, write_report
 
 __all__ = ["LADDER_COLUMNS", "LadderRow", "Section", "Table", "Verdict", "bar_chart", "cell", "html_table",
-           "ladder_rows_for_people", "ladder_table", "markdown_table", "pareto_plot", "parity", "percent", "pyplot", "reformat",
-           "save_plot", "scatter", "seconds", "tokens", "usd_per_1k", "write_report"]
+           "ladder_rows_for_people", "ladder_table", "markdown_table", "pareto_plot", "parity", "percent", "pyplot",
+           "reformat", "save_plot", "scatter", "seconds", "tokens", "usd_per_1k", "write_report"]

@@ -7,6 +7,8 @@ teacher's score the student keeps. Quick mode: a few steps on a small split.
 
 from __future__ import annotations
 
+from ...report import percent, seconds, usd_per_1k
+from ...report.format import count, megabytes, score, times
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 
@@ -31,9 +33,13 @@ def settings(ctx: LabContext, teacher: str, task) -> dict:
 
 
 def card_row(card) -> list:
-    f1 = card.scores.get("f1")
-    return [card.role.replace("_", " "), card.model_id, card.params, card.size_bytes, card.prefill_tokens_per_s,
-            card.decode_tokens_per_s, str(f1) if f1 else None, card.mean_latency_s, card.cost_usd_per_question]
+    return [card.role.replace("_", " "), card.model_id, count(card.params), megabytes(card.size_bytes),
+            _rate(card.prefill_tokens_per_s), _rate(card.decode_tokens_per_s), score(card.scores.get("f1")),
+            seconds(card.mean_latency_s), usd_per_1k(card.cost_usd_per_question)]
+
+
+def _rate(tokens_per_s: float | None) -> float | None:
+    return None if tokens_per_s is None else round(tokens_per_s, 1)
 
 
 @stage("distill", order=70, budget_s=1800,
@@ -47,12 +53,13 @@ def run(ctx: LabContext) -> StageResult:
     teacher, about = teacher_spec(ctx)
     result = distill(settings(ctx, teacher, task), on_progress=training_progress(ctx, "distill"))
     summary = result.summary()
-    table = Table(["model", "id", "parameters", "bytes", "prefill tok/s", "decode tok/s", "F1 (95% CI)", "s/question",
-                   "$/question"], [card_row(c) for c in (result.teacher, result.student_before, result.student)],
+    table = Table(["model", "id", "parameters", "size", "prefill tok/s", "decode tok/s", "F1 (95% CI)", "latency",
+                   "cost"], [card_row(c) for c in (result.teacher, result.student_before, result.student)],
                   f"Teacher: {about}. Same held-out reading questions, greedy, hf engine.")
-    kept = Table(["", "value"], [["share of the teacher's F1 kept", summary["kept_f1"]],
-                                 ["size ratio", summary["size_ratio"]], ["decode speed-up", summary["decode_speedup"]],
-                                 ["prefill speed-up", summary["prefill_speedup"]],
+    kept = Table(["", "value"], [["share of the teacher's F1 kept", percent(summary["kept_f1"])],
+                                 ["size, share of the teacher's", percent(summary["size_ratio"])],
+                                 ["decode speed-up", times(summary["decode_speedup"])],
+                                 ["prefill speed-up", times(summary["prefill_speedup"])],
                                  ["training steps", result.training.steps],
                                  ["training tok/s", round(result.training.tokens_per_s, 1)]])
     ladder = []
@@ -63,11 +70,8 @@ def run(ctx: LabContext) -> StageResult:
                                     card.mean_latency_s, card.cost_usd_per_question, f1.n))
     text = (f"{about} distilled into {result.student.params:,} parameters (of {result.teacher.params:,}) by forward KL "
             f"on its top-32 distributions mixed 50/50 with the gold cross-entropy; the student keeps "
-            f"{_pct(summary['kept_f1'])} of the teacher's F1 at {_pct(summary['size_ratio'])} of its size. "
+            f"{percent(summary['kept_f1'])} of the teacher's F1 at {percent(summary['size_ratio'])} of its size. "
             f"Full report: distill/student/report/report.html.")
     return StageResult(text, [table, kept], [], ladder, metrics={k: summary[k] for k in
                                                                  ("kept_f1", "size_ratio", "decode_speedup")})
 
-
-def _pct(value) -> str:
-    return f"{100 * value:.0f}%" if value is not None else "–"

@@ -158,8 +158,9 @@ def configuration_table(summary: EvalSummary) -> Table:
     """Every measured configuration: quality with its CI, context, latency and cost, written for people."""
     metric = summary.metric
     rows = [[e.label, e.count, percent(e.metric(metric), getattr(e, f"{metric}_ci")), percent(e.f1),
-             percent(e.evidence_recall), tokens(e.effective_context_mean), _one_decimal(e.calls_mean), seconds(e.latency_p50_s),
-             seconds(e.latency_p95_s), usd_per_1k(e.cost_usd_mean), e.errors] for e in summary.measured]
+             percent(e.evidence_recall), tokens(e.effective_context_mean), _one_decimal(e.calls_mean),
+             seconds(e.latency_p50_s), seconds(e.latency_p95_s), usd_per_1k(e.cost_usd_mean), e.errors]
+            for e in summary.measured]
     return Table(["configuration", "n", f"{metric} (95% CI)", "token F1", "evidence recall", "effective context",
                   "calls", "p50 latency", "p95 latency", "cost", "errors"], rows,
                  "Every configuration measured, means per question. Effective context: every input token of every "

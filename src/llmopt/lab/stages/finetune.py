@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...report import bar_chart
+from ...report import bar_chart, percent, seconds, usd_per_1k
+from ...report.format import megabytes, score
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 LORA = {"method": "lora", "lora_r": 16, "lora_alpha": 32, "merge_lora": True}
@@ -87,16 +88,17 @@ def run(ctx: LabContext) -> StageResult:
 
     base = hf_spec(ctx.model)
     tasks = build_tasks(ctx.out_dir / "finetune" / "data", ("reading",) if ctx.quick else ("reading", "sql"), ctx.quick)
-    rows, ladder, tuned, series = [], [], {}, {"before": [], "after": []}
+    rows, ladder, tuned, series, scores = [], [], {}, {"before": [], "after": []}, {}
     for task in tasks.values():
         result, out = tune(ctx, task, base)
         done = 2 * len(rows)
         before = evaluated(ctx, f"finetune {task.name}: evaluating {base}", done, 2 * len(tasks), base, task)
         after = evaluated(ctx, f"finetune {task.name}: evaluating the tuned model", done + 1, 2 * len(tasks),
                           f"hf:{out}", task)
-        rows.append([task.name, task.metric, str(before.score), str(after.score), result.eval_loss_before,
-                     result.eval_loss_after, result.steps, round(result.tokens_per_s, 1), round(result.train_seconds),
-                     folder_size(out / "adapter"), before.latency_s, after.latency_s])
+        rows.append([task.name, task.metric, score(before.score), score(after.score), result.eval_loss_before,
+                     result.eval_loss_after, result.steps, round(result.tokens_per_s, 1), seconds(result.train_seconds),
+                     megabytes(folder_size(out / "adapter")), seconds(before.latency_s), seconds(after.latency_s)])
+        scores[task.name] = {"before": str(before.score), "after": str(after.score)}
         config = f"{task.name}: lora r={LORA['lora_r']} {result.steps} steps on {base}"
         ladder += [_ladder("baseline prompt", f"{task.name}: {base}", task.metric, before),
                    _ladder("fine-tuned (LoRA)", config, task.metric, after)]
@@ -108,20 +110,20 @@ def run(ctx: LabContext) -> StageResult:
     summary = (f"LoRA (r={LORA['lora_r']}) on {base}, merged into the base weights; every model answers the same "
                "held-out questions greedily on the hf engine.")
     tables = [Table(["task", "metric", "before (95% CI)", "after (95% CI)", "eval loss before", "eval loss after",
-                     "steps", "train tok/s", "train s", "adapter bytes", "s/question before", "s/question after"],
+                     "steps", "train tok/s", "training time", "adapter size", "latency before", "latency after"],
                     rows, "Disjoint train and eval splits; the merged model has the base model's size and speed.")]
     plot = bar_chart(ctx.path("plots", "finetune_before_after.png"), list(tasks), series,
                      "Task metric before and after LoRA fine-tuning", "score")
     if not ctx.quick or ctx.shared.get("index"):
         rag_rows, rag_ladder = rag_finetune(ctx, base)
         ladder += rag_ladder
-        tables.append(Table(["setting", "accuracy", "95% CI", "token F1", "s/question", "$/question"], rag_rows,
+        tables.append(Table(["setting", "accuracy (95% CI)", "token F1", "latency", "cost"], rag_rows,
                             "The lab's demo questions inside the RAG pipeline: the base model with RAG and DRAG, "
                             "and the model fine-tuned on retrieved documents with plain RAG."))
     else:
         summary += " Retrieval-augmented fine-tuning needs the ingest stage's index; run without --quick or with ingest."
     return StageResult(summary, tables, [("Task metric before and after fine-tuning", plot)], ladder,
-                       metrics={r[0]: {"before": r[2], "after": r[3]} for r in rows})
+                       metrics=scores)
 
 
 def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow]]:
@@ -147,8 +149,7 @@ def rag_finetune(ctx: LabContext, base: str) -> tuple[list[list], list[LadderRow
         n = acc.n
         latency = sum(a.usage.latency_s for a in answers) / n
         cost = sum(a.usage.cost_usd for a in answers) / n
-        rows.append([label, round(acc.value, 3), f"[{acc.ci_low:.2f}, {acc.ci_high:.2f}]", round(token_f1.value, 3),
-                     latency, cost])
+        rows.append([label, score(acc), percent(token_f1.value), seconds(latency), usd_per_1k(cost)])
         rung = "fine-tuned + RAG" if model != base else label
         ladder.append(LadderRow(rung, f"{extra['strategy']} k={k} {model}" + (f" ({result.steps} LoRA steps)" if model != base else ""),
                                 "acc", acc.value, acc.ci_low, acc.ci_high, latency, cost, n))

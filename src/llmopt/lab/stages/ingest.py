@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...report import bar_chart
+from ...report import bar_chart, percent, seconds
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 MODES = ("dense", "sparse", "hybrid")
@@ -108,8 +108,8 @@ def run(ctx: LabContext) -> StageResult:
         for mode in MODES:
             ranks = [results[mode][i][0] for i in picked]
             values = [results[mode][i][1] for i in picked if queries[i]["value"]]
-            rows.append([kind, mode, len(picked), _share(r == 1 for r in ranks), _share(r is not None for r in ranks),
-                         _share(values) if values else None])
+            rows.append([kind, mode, len(picked), percent(_share(r == 1 for r in ranks)),
+                         percent(_share(r is not None for r in ranks)), percent(_share(values)) if values else None])
     ladder = [LadderRow(f"retrieval: {mode}", f"{mode} k=5 {info['embedder']}", "hit@5",
                         _share(r is not None for r, _ in results[mode]), n=len(queries), stage="ingest")
               for mode in MODES]
@@ -118,13 +118,14 @@ def run(ctx: LabContext) -> StageResult:
                      "Ingest time by phase", "seconds")
     files = Table(["file", "status", "chunks", "types", "pictures", "seconds", "reason"],
                   [[Path(f.path).name, f.status, f.chunks, " ".join(f"{k}:{v}" for k, v in sorted(f.by_type.items())),
-                    f.pictures, f.seconds, f.reason] for f in report.files], "What ingestion did with each file.")
+                    f.pictures, seconds(f.seconds), f.reason] for f in report.files],
+                  "What ingestion did with each file.")
     checks = Table(["facts", "retrieval", "n", "hit@1", "hit@5", "value in chunk"], rows,
                    "Queries built from facts.json: is the chunk holding the fact (right document, page and element "
                    "type) in the top 5, and does it contain the exact value?")
     hybrid_hit = ladder[-1].value
     summary = (f"Ingested {report.count('added') + report.count('unchanged')} files into {info['chunks']} chunks "
-               f"({', '.join(f'{k} {v}' for k, v in info['by_type'].items())}) in {report.seconds:.0f} s; hybrid "
+               f"({', '.join(f'{k} {v}' for k, v in info['by_type'].items())}) in {seconds(report.seconds)}; hybrid "
                f"retrieval finds {hybrid_hit:.0%} of {len(queries)} fact queries in the top 5.")
     metrics = {"chunks": info["chunks"], "by_type": info["by_type"], "ingest_s": report.seconds,
                "timings": timings, "failed": report.count("failed"),

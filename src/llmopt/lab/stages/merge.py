@@ -8,6 +8,7 @@ Quick mode: the two variants are trained for a few steps and merged linearly and
 from __future__ import annotations
 
 from ...report import bar_chart
+from ...report.format import score
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
 METHODS = {
@@ -64,7 +65,7 @@ def run(ctx: LabContext) -> StageResult:
               for i, (label, spec) in enumerate(candidates.items())}
     rows, ladder = [], []
     for label, by_task in scores.items():
-        rows.append([label] + [str(by_task[name].score) for name in tasks])
+        rows.append([label] + [score(by_task[name].score) for name in tasks])
         if label.startswith("merge"):
             for name, evaluation in by_task.items():
                 s = evaluation.score

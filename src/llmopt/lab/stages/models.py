@@ -6,7 +6,8 @@ from __future__ import annotations
 from ...models.packs import DEFAULT_PACK, PACKS, available
 from ...models.registry import get_model, list_models
 from ...models.speed import measure_speed
-from ...report import bar_chart
+from ...report import bar_chart, seconds
+from ...report.format import significant
 from ..registry import LabContext, StageResult, Table, stage
 
 
@@ -31,8 +32,8 @@ def run(ctx: LabContext) -> StageResult:
                               repeats=1 if ctx.quick else 3)
         speeds.append((spec, speed))
         rows.append([spec, llm.model_id, speed.prompt_tokens, round(speed.prefill_tokens_per_s, 1),
-                     round(speed.decode_tokens_per_s, 1), round(speed.rag_latency_s, 2),
-                     speed.usd_per_1k_prompt_tokens, speed.usd_per_1k_completion_tokens])
+                     round(speed.decode_tokens_per_s, 1), seconds(speed.rag_latency_s),
+                     _per_million(speed.usd_per_1k_prompt_tokens), _per_million(speed.usd_per_1k_completion_tokens)])
     ctx.progress("models", len(specs), len(specs))
     plot = bar_chart(ctx.path("plots", "models_speed.png"), [s for s, _ in speeds],
                      {"prefill tok/s": [sp.prefill_tokens_per_s for _, sp in speeds],
@@ -41,8 +42,13 @@ def run(ctx: LabContext) -> StageResult:
     fastest = min(speeds, key=lambda s: s[1].rag_latency_s)
     summary = (f"{len(speeds)} local model configuration(s) measured. Fastest for a RAG-shaped call "
                f"({fastest[1].prompt_tokens}-token prompt, 16-token answer): {fastest[0]} at "
-               f"{fastest[1].rag_latency_s:.2f} s. Local cost = engine-busy seconds x the CPU-hour rate in prices.yaml.")
-    table = Table(["spec", "model id", "prompt tokens", "prefill tok/s", "decode tok/s", "RAG call s",
-                   "$ / 1k prompt tok", "$ / 1k completion tok"], rows)
+               f"{seconds(fastest[1].rag_latency_s)}. Local cost = engine-busy seconds x the CPU-hour rate in "
+               "prices.yaml.")
+    table = Table(["spec", "model id", "prompt tokens", "prefill tok/s", "decode tok/s", "RAG call",
+                   "$ per 1M prompt tokens", "$ per 1M completion tokens"], rows)
     return StageResult(summary, [table], [("Prefill and decode speed", plot)],
                        metrics={s: sp.to_dict() for s, sp in speeds})
+
+
+def _per_million(usd_per_1k_tokens: float | None) -> str:
+    return "–" if usd_per_1k_tokens is None else f"${significant(1000 * usd_per_1k_tokens)}"

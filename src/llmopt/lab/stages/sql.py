@@ -10,7 +10,7 @@ every strategy is still charged its full latency and cost.
 from __future__ import annotations
 
 from ...demo.sql import write as write_demo_sql
-from ...report import bar_chart, scatter
+from ...report import bar_chart, reformat, scatter, seconds, tokens, usd_per_1k
 from ...sql.config import STRATEGIES, SQLConfig
 from ...sql.examples import ExamplePool
 from ...sql.pipeline import MemoLLM
@@ -19,6 +19,8 @@ from ...sql.runner import evaluate_tasks, read_results
 from ...sql.spider import load_spider, spider_examples
 from ..registry import LabContext, LadderRow, StageResult, Table, stage
 
+PER_QUESTION = {"latency s/q": ("latency", seconds), "cost $/q": ("cost", usd_per_1k),
+                "tokens/q": ("tokens", tokens)}  # the overview's per-question means, written for people
 QUICK_IDS = ("dev-0000", "dev-0024")  # "How many authors are there?", "How many students are there?"
 RUNGS = {"zero": "text-to-SQL zero-shot", "fewshot": "text-to-SQL few-shot (DAIL selection)",
          "fewshot-sc": "text-to-SQL few-shot + self-consistency"}
@@ -86,9 +88,9 @@ def _plots(ctx: LabContext, summaries: dict) -> list:
 
 
 def _result(ctx: LabContext, summaries: dict, records: dict, llm: MemoLLM) -> StageResult:
-    overview = Table(OVERVIEW_COLUMNS, [overview_row(s["label"], s) for s in summaries.values()],
-                     "Execution accuracy on the demo databases (95% bootstrap CI); latency and cost per question, "
-                     "every call charged to each strategy that makes it.")
+    overview = reformat(Table(OVERVIEW_COLUMNS, [overview_row(s["label"], s) for s in summaries.values()],
+                              "Execution accuracy on the demo databases (95% bootstrap CI); latency and cost per "
+                              "question, every call charged to each strategy that makes it."), PER_QUESTION)
     paired = paired_table(records, "zero")
     text = (f"{summaries['zero']['count']} questions over two generated SQLite databases (bookshop, university); "
             f"each question's few-shot examples come from the other database. Model: {llm.model_id}. Execution "
