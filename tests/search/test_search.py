@@ -49,6 +49,9 @@ def test_choose_best_within_limits_cheapest_reaching_and_nearest_when_none_fit()
     assert choose(cs, Limits(), threshold=0.4).chosen.key == "mid"
     none = choose(cs, Limits(p95_latency_s=0.5))
     assert none.chosen is None and none.nearest and "p95 latency" in none.nearest[0][1][0]
+    broken = Candidate("broken", "broken", 0.9, 0.8, 1.0, count=10, errors=6)
+    assert choose(cs + [broken], Limits()).chosen.key == "top"  # most of its answers failed
+    assert choose([broken], Limits()).nearest[0][1] == ["6 of 10 answers failed"]
     unreachable = choose(cs, Limits(), threshold=0.9)
     assert unreachable.chosen is None and "CI lower bound" in unreachable.nearest[0][1][0]
 

@@ -19,11 +19,11 @@ class LabResult:
     ladder: list[LadderRow]
     metrics: dict[str, dict] = field(default_factory=dict)
     target: dict | None = None
-    paths: dict[str, Path] = field(default_factory=dict)
+    paths: dict[str, Path | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return all(s.status == "ok" for s in self.sections)
+        return all(s.status in ("ok", "skipped") for s in self.sections)
 
 
 def parse_target(text: str | None) -> tuple[str, float] | None:
@@ -65,15 +65,45 @@ def _writable_folder(out_dir: Path) -> Path:
     return out_dir
 
 
+DEMO_RUNGS = ("models", "sql", "finetune", "distill", "merge")  # beside the demo project's search, in quick form
+
+
 def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-report", quick: bool = False,
-            model: str = "default", target: str | None = None, on_stage=None) -> LabResult:
-    """Run the chosen stages (all by default) and write report.md / report.html under `out`."""
+            model: str = "default", target: str | None = None, on_stage=None, project: str | Path | None = None,
+            search_minutes: float | None = None, storage: str | None = None, on_progress=None,
+            on_log=None) -> LabResult:
+    """Run the project (when given: its tasks, llmopt.lab.project) and then the chosen stages (all by default; none
+    when a project is given and no stages are named), and write report.md / report.html under `out`."""
     out_dir = _writable_folder(Path(out))
-    ctx = LabContext(out_dir=out_dir, quick=quick, model=model)
+    ctx = LabContext(out_dir=out_dir, quick=quick, model=model, on_progress=on_progress)
     wanted = parse_target(target)
     result = LabResult(out_dir, [], [])
     meta = {"mode": "quick" if quick else "full", "model": model}
-    for stage in select_stages(stages):
+    verdict = None
+    if project is not None:
+        from ..project import load_project
+        from .project import run_project
+
+        project_file = Path(project)
+        loaded = load_project(project_file)  # refused before anything runs
+        meta["project"] = str(project_file)
+        if on_stage:
+            on_stage(_ProjectStage, None)
+        started = time.perf_counter()
+        outcome = run_project(loaded, out_dir=out_dir, project_file=project_file, search_minutes=search_minutes,
+                              storage=storage, quick=quick, on_progress=on_progress, on_log=on_log)
+        result.sections += outcome.sections
+        result.ladder += outcome.ladder
+        result.metrics["project"] = outcome.metrics
+        result.paths["pipeline"] = outcome.pipeline
+        verdict = outcome.verdict
+        if on_stage:
+            on_stage(_ProjectStage, _ProjectDone(outcome.sections, time.perf_counter() - started))
+        if stages is None:
+            stages = []
+    chosen = select_stages(stages) if stages != [] else []
+    result.paths.update(write_report(out_dir, "llmopt lab", result.sections, result.ladder, meta, verdict=verdict))
+    for stage in chosen:
         if on_stage:
             on_stage(stage, None)
         started = time.perf_counter()
@@ -94,8 +124,31 @@ def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-rep
         if wanted:
             best = cheapest_reaching(result.ladder, *wanted)
             result.target = {"metric": wanted[0], "value": wanted[1], "cheapest": best.__dict__ if best else None}
-        result.paths = write_report(out_dir, "llmopt lab", result.sections, result.ladder,
-                                    {**meta, **({"target": target} if target else {})})
+        result.paths.update(write_report(out_dir, "llmopt lab", result.sections, result.ladder,
+                                         {**meta, **({"target": target} if target else {})}, verdict=verdict))
         if on_stage:
             on_stage(stage, section)
     return result
+
+
+@dataclass(frozen=True)
+class _Named:
+    name: str
+    description: str
+
+
+_ProjectStage = _Named("project", "the project's tasks: documents, budgeted search, text-to-SQL")
+
+
+@dataclass
+class _ProjectDone:
+    sections: list[Section]
+    seconds: float
+
+    @property
+    def status(self) -> str:
+        return "ok" if all(s.status in ("ok", "skipped") for s in self.sections) else "error"
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(f"{s.title.split(':')[0]}: {s.error}" for s in self.sections if s.error) or None

@@ -119,6 +119,9 @@ class QATask(_Task):
                         "`llmopt eval qa`.")
     metric: QAMetric = Field("acc", description="The metric that decides: acc, f1, em, or judge (an LLM judge, "
                              "for questions without gold answers).")
+    demos: ExistingFile | None = Field(None, description="A demonstration pool (JSONL of question/answer rows, "
+                                       "DRAG and IterDRAG read them); default: a few questions held out of "
+                                       "`questions`.")
 
     @field_validator("format")
     @classmethod
@@ -266,6 +269,14 @@ class Search(_Strict):
     prompts: list[Annotated[str, AfterValidator(_prompt)]] = Field(
         ["basic"], min_length=1, description="Prompt templates: shipped names (basic, cot, decompose) or FILE.j2.")
     budget: Budget = Field(default_factory=Budget, description="The search's own budget: minutes and/or dollars.")
+    first_questions: int = Field(5, ge=1, description="Questions every configuration answers at the first rung of "
+                                 "successive halving.")
+    eta: int = Field(3, ge=2, description="Successive halving's factor: the best 1/eta go on to eta times as many "
+                     "questions.")
+    finalists: int = Field(3, ge=1, description="Configurations that answer the whole evaluation split at the end "
+                           "(the baseline without retrieval joins them).")
+    storage: str | None = Field(None, description="Optuna storage several workers share (e.g. "
+                                "postgresql://USER@HOST/DB); default: a journal file in the lab's output folder.")
 
 
 class Constraints(_Strict):

@@ -33,6 +33,8 @@ class Limits:
     def violations(self, c: Candidate) -> list[str]:
         """What the candidate breaks, in words (empty: it keeps every limit)."""
         out = []
+        if c.count and c.errors * 2 > c.count:  # e.g. every prompt over max_context: not a working configuration
+            out.append(f"{c.errors} of {c.count} answers failed")
         if self.max_context is not None and c.context_tokens > self.max_context:
             out.append(f"context {c.context_tokens:.0f} > {self.max_context} tokens")
         if self.p95_latency_s is not None and c.p95_latency_s > self.p95_latency_s:
@@ -43,7 +45,7 @@ class Limits:
 
     def excess(self, c: Candidate) -> float:
         """How far outside the limits, as the sum of relative overshoots (0 inside): ranks the nearest misses."""
-        total = 0.0
+        total = c.errors / c.count if c.count else 0.0
         for limit, value in ((self.max_context, c.context_tokens), (self.p95_latency_s, c.p95_latency_s),
                              (self.usd_per_1k_queries, c.usd_per_query * 1000)):
             if limit is not None and value > limit:

@@ -1,0 +1,152 @@
+"""`llmopt lab --project`: the project's QA search end to end with a fake reader over the demo corpus's text
+documents (control flow), and the real thing with the embedded model (integration, slow)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmopt.lab.runner import run_lab
+
+from ..eval.conftest import _demo_root, demo_data  # noqa: F401  (fixtures)
+from ..eval.test_lab_stage import demo_retriever, gold_reader
+
+TEXT_IDS = ("q-cfo", "q-porto-manager", "q-skylark-price", "q-agrinord", "q-gdansk-flight", "q-lead-plant")
+
+
+def write_project(folder: Path, *, extra: str = "", bad_line: bool = True) -> Path:
+    from llmopt.demo.qa import demonstrations, questions
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [json.dumps({"id": q["id"], "question": q["question"], "answers": [q["answer"]]})
+            for q in questions() if q["id"] in TEXT_IDS]
+    if bad_line:
+        rows.insert(2, '{"question": "cut short')
+    (folder / "questions.jsonl").write_text("\n".join(rows) + "\n")
+    (folder / "demos.jsonl").write_text("".join(json.dumps({"question": d["question"], "answer": d["answer"]}) + "\n"
+                                                for d in demonstrations()[:2]))
+    (folder / "docs").mkdir(exist_ok=True)
+    (folder / "docs" / "note.txt").write_text("A placeholder document; the test's retriever serves the demo's.")
+    path = folder / "llmopt.yaml"
+    path.write_text(f"""
+documents:
+  paths: [docs]
+  index: ./index
+tasks:
+  qa:
+    questions: questions.jsonl
+    demos: demos.jsonl
+models: ["fake:gold-reader"]
+search:
+  strategies: [none, rag, drag]
+  k: [1, 3]
+  m: [0, 1]
+  prompts: [basic]
+  first_questions: 2
+{extra}""")
+    return path
+
+
+@pytest.fixture
+def fake_world(monkeypatch, tmp_path, demo_data):
+    import llmopt.rag.api as rag_api
+    from llmopt.models import registry
+
+    reader, retriever = gold_reader(), demo_retriever(tmp_path)
+    calls = {"n": 0}
+    original = reader._complete
+
+    def counted(prompt, params):
+        calls["n"] += 1
+        return original(prompt, params)
+
+    reader._complete = counted
+    monkeypatch.setattr(registry, "get_model", lambda spec="default", cache=True: reader)
+    monkeypatch.setattr(rag_api, "open_retriever", lambda index: retriever)
+    return calls
+
+
+def test_the_project_search_picks_retrieval_writes_the_winner_and_a_verdict_first(fake_world, tmp_path):
+    project = write_project(tmp_path / "p")
+    logged = []
+    result = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
+    assert result.ok, [s.error for s in result.sections]
+    qa = result.metrics["project"]["qa"]
+    assert qa["space"] == 5  # none, rag k=1, rag k=3, drag k=1 m=1, drag k=3 m=1
+    assert qa["chosen"] and "strategy=none" not in qa["chosen"]  # the gold reader needs the documents
+    assert any(t["state"] == "pruned" for t in qa["trials"])
+    assert qa["search"]["answers"] < qa["grid"]["answers"]
+    assert any("questions.jsonl:3 is not JSON" in line for line in logged)  # the bad line, reported and skipped
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert md.index("wins:") < md.index("## Ladder")
+    assert "questions.jsonl:3 is not JSON" in md and "%" in md and "per 1k queries" in md
+    assert (tmp_path / "out" / "plots" / "pareto_cost.png").read_bytes()[:4] == b"\x89PNG"
+    from llmopt.rag.pipeline import load_pipeline
+
+    pipeline = load_pipeline(tmp_path / "out" / "pipeline.yaml", check_files=False)
+    assert pipeline.settings.strategy in ("rag", "drag") and pipeline.measured.metric == "acc"
+    assert Path(pipeline.settings.index).name == "index"  # the project's own index, ingested for real
+    assert "1 files into index" in md or "files into index" in md
+    # a re-run answers nothing again
+    before = fake_world["n"]
+    again = run_lab(out=tmp_path / "out", project=project)
+    assert fake_world["n"] == before
+    assert again.metrics["project"]["qa"]["spent_now"]["answers"] == 0
+    assert again.metrics["project"]["qa"]["chosen"] == qa["chosen"]
+
+
+def test_constraints_nothing_meets_are_reported_with_the_nearest(fake_world, tmp_path):
+    project = write_project(tmp_path / "p", extra="constraints:\n  max_context: 1\n", bad_line=False)
+    result = run_lab(out=tmp_path / "out", project=project)
+    qa = result.metrics["project"]["qa"]
+    assert qa["chosen"] is None and "no configuration keeps" in qa["reason"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Nothing won" in md and "nearest:" in md
+    assert not (tmp_path / "out" / "pipeline.yaml").exists()
+
+
+def test_a_bad_project_file_is_refused_before_anything_runs(tmp_path):
+    from llmopt.errors import ConfigError, LlmoptError
+
+    path = tmp_path / "llmopt.yaml"
+    path.write_text("tasks:\n  qa:\n    questions: missing.jsonl\n")
+    with pytest.raises(LlmoptError, match="missing.jsonl"):
+        run_lab(out=tmp_path / "out", project=path)
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_llmopt_lab_project_with_the_embedded_model(tmp_path, demo_data):
+    """The real thing: ingest three text documents, search none/RAG with SmolLM2 under a budget, write the
+    winner; then `llmopt ask --pipeline` answers with it."""
+    from llmopt.demo.qa import TEXT_DOCUMENTS
+    from llmopt.eval.datasets import load_dataset
+
+    folder = tmp_path / "p"
+    write_project(folder)
+    docs = folder / "docs"
+    (docs / "note.txt").unlink()
+    for path in load_dataset("demo").documents:
+        if path.name in TEXT_DOCUMENTS:
+            (docs / path.name).write_bytes(path.read_bytes())
+    project = folder / "llmopt.yaml"
+    text = project.read_text().replace('["fake:gold-reader"]', "[default]").replace("[none, rag, drag]",
+                                                                                   "[none, rag]")
+    project.write_text(text.replace("k: [1, 3]", "k: [1, 2]"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-m", "llmopt.cli.main", "lab", "--project", str(project), "--out",
+                          str(tmp_path / "out"), "--json"], capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = json.loads(run.stdout)
+    assert data["metrics"]["project"]["qa"]["chosen"]
+    assert "llama_model_loader" not in run.stderr
+    pipeline = tmp_path / "out" / "pipeline.yaml"
+    ask = subprocess.run([sys.executable, "-m", "llmopt.cli.main", "ask", "--pipeline", str(pipeline),
+                          "Who is the chief financial officer of Veltora Dynamics?", "--json"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ask.returncode == 0, ask.stderr[-2000:]
+    assert json.loads(ask.stdout)["answer"]
