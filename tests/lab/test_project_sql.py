@@ -39,16 +39,25 @@ def asked(prompt: str) -> str:
     return re.findall(r"/\* Question: (.*?) \*/", prompt)[-1]
 
 
+def judged(prompt: str) -> str:
+    return re.search(r"^Question: (.*)$", prompt, re.M).group(1)
+
+
 @pytest.fixture
 def models(monkeypatch, bookshop_items):
     """fake:gold answers each question with its gold SQL; fake:count always with COUNT_AUTHORS (after the
-    SELECT pre-fill). Questions are embedded lexically (no model download)."""
+    SELECT pre-fill); fake:broken with a query that cannot run. fake:judge says yes to the authors question only,
+    and something that is not yes/no to the pending-orders one. Questions are embedded lexically (no download)."""
     import llmopt.models.registry as registry
     from llmopt.sql import examples
 
     gold = {q["question"]: q["query"] for q in bookshop_items[1]}
     llms = {"fake:gold": FakeLLM(lambda prompt, params: gold[asked(prompt)][len("SELECT"):], name="gold"),
-            "fake:count": FakeLLM([COUNT_AUTHORS[len("SELECT"):]], name="counter")}
+            "fake:count": FakeLLM([COUNT_AUTHORS[len("SELECT"):]], name="counter"),
+            "fake:broken": FakeLLM([" nope FROM nowhere"], name="broken"),
+            "fake:judge": FakeLLM(lambda prompt, params: {"How many authors are there?": "Yes.",
+                                                          "How many orders are pending?": "Perhaps"}.get(
+                                                              judged(prompt), "no"), name="judge")}
     monkeypatch.setattr(registry, "get_model", lambda spec="default", cache=True: llms[spec])
     monkeypatch.setattr(examples, "get_question_embedder", lambda spec: examples.LexicalEmbedder())
     return llms
@@ -161,12 +170,37 @@ def test_too_few_questions_run_zero_shot_only_and_say_so(bookshop_items, models,
     assert "zero-shot only" in result.summary and len(result.tables) == 1
 
 
-def test_the_judge_metric_is_refused_in_one_line(bookshop_items, tmp_path):
+def test_the_judge_metric_scores_verdicts_and_pools_only_rows_with_gold_sql(bookshop_items, models, tmp_path):
     database, items = bookshop_items
-    task = SQLTaskConfig(database=database, questions=write_questions(tmp_path / "q.jsonl", items), metric="judge",
-                         judge="fake:judge")
-    with pytest.raises(ConfigError, match=r"^metric judge is not built yet for tasks.sql; add each question's gold"):
-        run_sql_task(task, ["fake:gold"], tmp_path / "out")
+    # gold SQL on six rows (the pool); the authors question (row 0) and the pending one (row 5) have none
+    rows = [{"question": q["question"], **({"query": q["query"]} if n in (1, 2, 3, 4, 6, 7) else {})}
+            for n, q in enumerate(items)]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert len(read_questions(path, database).skipped) == 18  # metric ex needs gold SQL on every row; judge not
+    read = read_questions(path, database, need_gold=False)
+    assert len(read.tasks) == 24 and (read.tasks[0].gold_sql, read.tasks[0].hardness) == ("", "unknown")
+    task = SQLTaskConfig(database=database, questions=path, metric="judge", judge="fake:judge")
+    result = run_sql_task(task, ["fake:count", "fake:broken"], tmp_path / "out")
+    split = split_questions(read.tasks)
+    assert {t.question for t in split.pool} == {items[n]["question"] for n in (1, 2, 3, 4, 6, 7)}
+    scored = len(split.eval) - 1  # fake:count's answer to the pending question got no verdict
+    assert [(r.metric, r.value, r.n) for r in result.ladder] == [("judge", 1 / scored, scored)] * 3 + [
+        ("judge", 0.0, len(split.eval))] * 3
+    # a query that did not run is wrong without asking: every judge call is about fake:count's answers
+    assert len(models["fake:judge"].calls) == 3 * len(split.eval)
+    assert "Select count(*) FROM authors".lower() in models["fake:judge"].calls[0][0].lower()
+    assert "1 answer(s) got no yes/no verdict" in result.summary and "judged correct" in result.summary
+    assert result.tables[0].columns[2] == "judged %"
+    runs = result.metrics["runs"]["fake:count"]["zero"]
+    assert runs["no_verdict"] == 1 and runs["judge_usage"]["calls"] == len(split.eval)
+
+
+def test_no_models_is_one_line(bookshop_items, tmp_path):
+    database, items = bookshop_items
+    task = SQLTaskConfig(database=database, questions=write_questions(tmp_path / "q.jsonl", items[:3]))
+    with pytest.raises(ConfigError, match="^no models to evaluate on tasks.sql; name at least one under `models:`$"):
+        run_sql_task(task, [], tmp_path / "out")
 
 
 @pytest.mark.integration

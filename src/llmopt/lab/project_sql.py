@@ -8,6 +8,10 @@ The questions file (Spider-style JSON list or JSONL: `question`, gold SQL in `qu
 optional `id`) is split once, by a seeded hash, into a few-shot example pool and the evaluation questions, so no
 question is ever shown as an example of itself. Results are resumable: one folder per questions set, model and
 strategy under OUT/sql/, each an `llmopt sql eval`-style run (config.json, results.jsonl, summary.json, report).
+
+Metric `ex` compares executed results with the gold query's. Metric `judge` needs no gold query: the task's judge
+model reads the schema, question, predicted query and its rows and says yes or no (llmopt.sql.judge); rows that
+do carry gold SQL can still form the few-shot pool.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from ..redact import redact
 from ..sql.config import STRATEGIES
 from ..sql.examples import ExamplePool, SQLExample
 from ..sql.hardness import hardness
+from ..sql.judge import judge_tasks
 from ..sql.pipeline import MemoLLM
 from ..sql.report import OVERVIEW_COLUMNS, overview_row, paired_table
 from ..sql.runner import evaluate_tasks, read_results
 from ..sql.spider import SQLTask
-from .registry import LabContext, StageResult, Table
+from .registry import LabContext, LadderRow, StageResult, Table
 from .stages.sql import _ex, _ladder_row, _plots, _progress, _settings
 
 if TYPE_CHECKING:
@@ -89,7 +94,7 @@ def _rows(path: Path) -> list[tuple[str, str, Any]]:
     return rows
 
 
-def _task(row: Any, default_id: str, database: Path) -> SQLTask:
+def _task(row: Any, default_id: str, database: Path, need_gold: bool) -> SQLTask:
     if isinstance(row, ValueError):
         raise row
     if not isinstance(row, dict):
@@ -98,14 +103,15 @@ def _task(row: Any, default_id: str, database: Path) -> SQLTask:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("no \"question\" string")
     gold = next((row[k].strip() for k in GOLD_KEYS if isinstance(row.get(k), str) and row[k].strip()), None)
-    if gold is None:
+    if gold is None and need_gold:
         raise ValueError("no gold SQL: add it as \"query\" (or \"sql\", \"gold_sql\"); metric ex compares the "
                          "results of running it and the model's query")
     raw_id = row.get("id", default_id)
     if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool) or not str(raw_id).strip():
         raise ValueError(f"\"id\" must be a non-empty string or an integer, not {raw_id!r}")
     parsed = row.get("sql") if isinstance(row.get("sql"), dict) else None  # Spider's parsed form, when given
-    return SQLTask(str(raw_id).strip(), database.stem, database, question.strip(), gold, _hardness(gold, parsed))
+    level = _hardness(gold, parsed) if gold else "unknown"
+    return SQLTask(str(raw_id).strip(), database.stem, database, question.strip(), gold or "", level)
 
 
 def _hardness(sql: str, parsed: dict | None) -> str:
@@ -115,14 +121,15 @@ def _hardness(sql: str, parsed: dict | None) -> str:
         return "unknown"
 
 
-def read_questions(path: str | Path, database: str | Path) -> SQLQuestions:
+def read_questions(path: str | Path, database: str | Path, *, need_gold: bool = True) -> SQLQuestions:
     """The questions of a Spider-style JSON list or JSONL file, as tasks over `database`. A bad row is skipped
-    with `FILE:LINE: reason`; a file with no usable row at all is an InputError naming the fix."""
+    with `FILE:LINE: reason`; a file with no usable row at all is an InputError naming the fix. need_gold=False
+    (the judge metric): a row without gold SQL is a task with gold_sql "" and hardness "unknown"."""
     path, database = Path(path), Path(database)
     tasks, skipped, first_seen = [], [], {}
     for where, default_id, row in _rows(path):
         try:
-            task = _task(row, default_id, database)
+            task = _task(row, default_id, database, need_gold)
             if task.id in first_seen:
                 raise ValueError(f"duplicate id {task.id!r} (first at {first_seen[task.id]}); give each row its "
                                  "own \"id\"")
@@ -133,19 +140,22 @@ def read_questions(path: str | Path, database: str | Path) -> SQLQuestions:
         tasks.append(task)
     if not tasks:
         why = f"{len(skipped)} row(s) skipped, e.g. {skipped[0]}" if skipped else "it holds no rows"
+        fix = "and its gold SQL in \"query\"" if need_gold else "(gold SQL in \"query\" optional)"
         raise InputError(f"{path}: no usable questions ({why}); write one JSON object per line with \"question\" "
-                         "and its gold SQL in \"query\"")
+                         + fix)
     return SQLQuestions(tasks, skipped)
 
 
 def split_questions(tasks: Sequence[SQLTask]) -> SQLSplit:
     """A third of the questions (at most POOL_MAX) as the few-shot pool, the rest for evaluation, chosen by a
     seeded hash of id and question (the same file gives the same split on every machine); both keep file order.
-    Fewer than MIN_FOR_EXAMPLES questions: no pool, every question is evaluated zero-shot."""
-    if len(tasks) < MIN_FOR_EXAMPLES:
+    Only questions with gold SQL can be examples. Fewer than MIN_FOR_EXAMPLES questions: no pool, every question
+    is evaluated zero-shot."""
+    with_gold = [t for t in tasks if t.gold_sql]
+    if len(tasks) < MIN_FOR_EXAMPLES or not with_gold:
         return SQLSplit([], list(tasks))
     size = min(POOL_MAX, len(tasks) // POOL_SHARE)
-    ranked = sorted(tasks, key=lambda t: hashlib.sha256(f"{SPLIT_SEED}\n{t.id}\n{t.question}".encode()).hexdigest())
+    ranked = sorted(with_gold, key=lambda t: hashlib.sha256(f"{SPLIT_SEED}\n{t.id}\n{t.question}".encode()).hexdigest())
     pool_ids = {t.id for t in ranked[:size]}
     return SQLSplit([t for t in tasks if t.id in pool_ids], [t for t in tasks if t.id not in pool_ids])
 
@@ -170,17 +180,18 @@ def run_sql_task(task: SQLTaskConfig, models: list[str], out_dir: Path, *, quick
     question, paired differences, plots (under out_dir/plots) and ladder rows."""
     from ..models.registry import get_model
 
-    if task.metric == "judge":
-        raise ConfigError("metric judge is not built yet for tasks.sql; add each question's gold SQL as \"query\" "
-                          "and set `metric: ex`")
     if not models:
         raise ConfigError("no models to evaluate on tasks.sql; name at least one under `models:`")
     out_dir = Path(out_dir)
-    questions = read_questions(task.questions, task.database)
+    judged = task.metric == "judge"
+    questions = read_questions(task.questions, task.database, need_gold=not judged)
+    judge = get_model(task.judge) if judged else None
     split = split_questions(questions.tasks)
     evaluated = split.eval[:QUICK_QUESTIONS] if quick else split.eval
     strategies = STRATEGIES if split.pool else ("zero",)
     folder = out_dir / "sql" / _fingerprint(Path(task.database), split)
+    if judged:
+        folder = folder / f"judge-{_slug(task.judge)}"
     pool = None
     total = len(models) * len(strategies) * len(evaluated)
     runs, hits = {}, {}
@@ -195,8 +206,9 @@ def run_sql_task(task: SQLTaskConfig, models: list[str], out_dir: Path, *, quick
             out = folder / _slug(spec) / ("quick" if quick else "full") / strategy
             report = _progress(ctx, f"sql {redact(spec)} {s + 1}/{len(strategies)}: {strategy}",
                                (m * len(strategies) + s) * len(evaluated), total)
-            summary = evaluate_tasks(evaluated, cfg, pool if cfg.uses_examples else None, out, llm=llm,
-                                     on_result=report)
+            examples = pool if cfg.uses_examples else None
+            summary = (judge_tasks(evaluated, cfg, examples, out, llm=llm, judge=judge, on_result=report) if judged
+                       else evaluate_tasks(evaluated, cfg, examples, out, llm=llm, on_result=report))
             done = read_results(out / "results.jsonl")
             runs[spec, strategy] = (summary, [done[t.id] for t in evaluated if t.id in done])
         hits[spec] = llm.hits
@@ -223,19 +235,24 @@ def _paired(runs: dict, models: list[str], strategies: list[str]) -> Table:
     return Table(table.columns, rows, table.caption)
 
 
-def _ladder(spec: str, strategy: str, summary: dict):
+def _ladder(spec: str, strategy: str, summary: dict, metric: str) -> LadderRow:
     row = _ladder_row(strategy, summary)  # its config names the model that answered (engine included)
-    same = summary["config"]["model"] == spec
-    return row if same else replace(row, config=f"{row.config} [{redact(spec)}]")
+    if summary["config"]["model"] != spec:
+        row = replace(row, config=f"{row.config} [{redact(spec)}]")
+    return row if metric == "ex" else replace(row, metric=metric)  # judged: the same fraction, a judge's verdicts
 
 
 def _result(ctx: LabContext, task: SQLTaskConfig, questions: SQLQuestions, split: SQLSplit,
             evaluated: list[SQLTask], runs: dict, hits: dict) -> StageResult:
     models = list(dict.fromkeys(spec for spec, _ in runs))
     strategies = list(dict.fromkeys(strategy for _, strategy in runs))
-    overview = Table(OVERVIEW_COLUMNS, [overview_row(summary["label"], summary) for summary, _ in runs.values()],
-                     f"Execution accuracy on {Path(task.database).name} (95% bootstrap CI); latency and cost per "
-                     "question, every call charged to each strategy that makes it.")
+    judged = task.metric == "judge"
+    columns = [("judged %" if c == "EX %" else c) for c in OVERVIEW_COLUMNS] if judged else OVERVIEW_COLUMNS
+    what = f"Questions judged correct by {redact(task.judge)}" if judged else "Execution accuracy"
+    overview = Table(columns, [overview_row(summary["label"], summary) for summary, _ in runs.values()],
+                     f"{what} on {Path(task.database).name} (95% bootstrap CI); latency and cost per question, every "
+                     "call charged to each strategy that makes it" + (" (the judge's calls are not)." if judged
+                                                                       else "."))
     tables = [overview]
     if len(runs) > 1:
         tables.append(_paired(runs, models, strategies))
@@ -243,12 +260,14 @@ def _result(ctx: LabContext, task: SQLTaskConfig, questions: SQLQuestions, split
         tables.append(Table(["skipped row"], [[line] for line in questions.skipped],
                             "Rows of the questions file that could not be used (the rest were)."))
     plots = _plots(ctx, {_label(spec, s, models): summary for (spec, s), (summary, _) in runs.items()})
-    ladder = [_ladder(spec, s, summary) for (spec, s), (summary, _) in runs.items()]
-    metrics = {"database": str(task.database), "questions": str(task.questions), "pool": len(split.pool),
+    ladder = [_ladder(spec, s, summary, task.metric) for (spec, s), (summary, _) in runs.items()]
+    metrics = {"database": str(task.database), "questions": str(task.questions), "metric": task.metric,
+               "judge": redact(task.judge) if judged else None, "pool": len(split.pool),
                "eval": len(split.eval), "evaluated": len(evaluated), "skipped": questions.skipped,
                "runs": {redact(spec): {s: {k: runs[spec, s][0][k] for k in (
                    "count", "execution_accuracy", "execution_accuracy_ci", "by_hardness", "per_question",
-                   "gold_errors")} for s in strategies} for spec in models}}
+                   "gold_errors")} | {k: runs[spec, s][0][k] for k in ("judge_usage", "no_verdict")
+                                      if k in runs[spec, s][0]} for s in strategies} for spec in models}}
     return StageResult(_text(task, questions, split, evaluated, runs, hits, ctx.quick), tables, plots, ladder,
                        metrics)
 
@@ -258,16 +277,25 @@ def _text(task: SQLTaskConfig, questions: SQLQuestions, split: SQLSplit, evaluat
     parts = [f"{len(evaluated)} questions evaluated on the database {Path(task.database).name} "
              f"({len(questions.tasks)} usable in {Path(task.questions).name}: {len(split.pool)} few-shot example "
              f"pool, {len(split.eval)} evaluation, disjoint by a seeded hash)."]
+    judged = task.metric == "judge"
+    if judged:
+        parts.append(f"Metric judge: {redact(task.judge)} read each question, query and result rows and said "
+                     "whether they answer it; its calls are not charged to the configurations.")
     if not split.pool:
-        parts.append(f"With fewer than {MIN_FOR_EXAMPLES} questions there is no example pool: zero-shot only; add "
-                     "questions with gold SQL to compare few-shot and self-consistency.")
+        why = (f"with fewer than {MIN_FOR_EXAMPLES} questions" if len(questions.tasks) < MIN_FOR_EXAMPLES
+               else "with no question carrying gold SQL")
+        parts.append(f"There is no example pool {why}: zero-shot only; add questions with gold SQL in \"query\" "
+                     "to compare few-shot and self-consistency.")
     for spec in dict.fromkeys(spec for spec, _ in runs):
         scores = ", ".join(f"{s} {_ex(summary):.1f}%" for (model, s), (summary, _) in runs.items() if model == spec)
-        parts.append(f"{redact(spec)}: execution accuracy {scores}; {hits[spec]} model calls were shared between "
-                     "strategies and computed once.")
-    gold_errors = max(summary["gold_errors"] for summary, _ in runs.values())
-    if gold_errors:
-        parts.append(f"{gold_errors} gold queries failed to run and were left out of the accuracy; fix them in "
+        parts.append(f"{redact(spec)}: {'judged correct' if judged else 'execution accuracy'} {scores}; "
+                     f"{hits[spec]} model calls were shared between strategies and computed once.")
+    left_out = max(summary["gold_errors"] for summary, _ in runs.values())
+    if left_out and judged:
+        parts.append(f"{left_out} answer(s) got no yes/no verdict from the judge and were left out of the score "
+                     "(results.jsonl has each reason).")
+    elif left_out:
+        parts.append(f"{left_out} gold queries failed to run and were left out of the accuracy; fix them in "
                      f"{Path(task.questions).name}.")
     if questions.skipped:
         parts.append(f"{len(questions.skipped)} row(s) skipped, e.g. {questions.skipped[0]}.")
