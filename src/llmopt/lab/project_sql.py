@@ -180,6 +180,7 @@ def run_sql_task(task: SQLTaskConfig, models: list[str], out_dir: Path, *, quick
     question, paired differences, plots (under out_dir/plots) and ladder rows."""
     from ..models.registry import get_model
 
+    models = list(dict.fromkeys(models))  # a spec named twice is evaluated once
     if not models:
         raise ConfigError("no models to evaluate on tasks.sql; name at least one under `models:`")
     out_dir = Path(out_dir)
