@@ -150,3 +150,43 @@ def test_llmopt_lab_project_with_the_embedded_model(tmp_path, demo_data):
                          capture_output=True, text=True, env=env, timeout=300)
     assert ask.returncode == 0, ask.stderr[-2000:]
     assert json.loads(ask.stdout)["answer"]
+
+
+def test_too_few_questions_are_generated_from_the_documents(fake_world, tmp_path, monkeypatch):
+    """tasks.qa.generate: the lab calls llmopt.datagen with the project's index, then searches the eval pool;
+    the report says the questions were generated."""
+    import llmopt.datagen as datagen
+
+    calls = {}
+
+    def fake_generate(*, index, model, out, count, pools, on_progress):
+        from llmopt.demo.qa import questions
+
+        calls.update(index=index, model=model, count=count, pools=pools)
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = [{"id": q["id"], "question": q["question"], "answers": [q["answer"]], "generated": True}
+                for q in questions() if q["id"] in TEXT_IDS]
+        (folder / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (folder / "demos.jsonl").write_text("")
+
+        class Made:
+            accepted, tried, quality = {"single": len(rows)}, 9, "low (embedded model)"
+            files = {"eval": str(folder / "eval.jsonl"), "demos": str(folder / "demos.jsonl")}
+
+            def to_dict(self):
+                return {"accepted": self.accepted}
+
+        return Made()
+
+    monkeypatch.setattr(datagen, "generate_questions", fake_generate)
+    project = write_project(tmp_path / "p", bad_line=False)
+    text = project.read_text().replace("    questions: questions.jsonl\n    demos: demos.jsonl\n",
+                                       "    generate: {model: default, count: 8}\n")
+    project.write_text(text.replace("[none, rag, drag]", "[none, rag]"))
+    result = run_lab(out=tmp_path / "out", project=project)
+    assert result.ok, [s.error for s in result.sections]
+    assert calls["model"] == "default" and calls["count"] == 8 and Path(calls["index"]).name == "index"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "generated from the documents" in md
+    assert result.metrics["project"]["qa"]["chosen"]

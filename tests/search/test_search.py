@@ -135,3 +135,21 @@ def test_resume_after_sigkill_evaluates_no_configuration_question_twice(tmp_path
     assert len(rows) == len({(r["key"], r["id"]) for r in rows})  # nothing answered twice
     outcome = json.loads((tmp_path / "outcome.json").read_text())
     assert outcome["finalists"] and outcome["calls"] == len(rows) - before
+
+
+def test_ctrl_c_stops_screening_with_what_was_answered_kept(tmp_path):
+    class Interrupted(Synthetic):
+        def answer(self, config, item):
+            if self.calls == 30:
+                raise KeyboardInterrupt
+            return super().answer(config, item)
+
+    first = Interrupted(tmp_path / "r.jsonl")
+    outcome = run_search(space(), QUESTIONS, first, storage=str(tmp_path / "s.journal"))
+    assert outcome.stopped == "interrupted" and first.calls == 30
+    assert len(list(read_jsonl(tmp_path / "r.jsonl"))) == 30
+    again = Synthetic(tmp_path / "r.jsonl")
+    done = run_search(space(), QUESTIONS, again, storage=str(tmp_path / "s.journal"))
+    assert done.stopped is None and done.finalists
+    rows = list(read_jsonl(tmp_path / "r.jsonl"))
+    assert len(rows) == len({(r["key"], r["id"]) for r in rows})

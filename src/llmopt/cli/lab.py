@@ -117,5 +117,9 @@ def register(app: typer.Typer) -> None:
                 out.print(f"Cheapest configuration reaching {target}: "
                           + (f"{best['config']} ({best['metric']}={best['value']:.3f})" if best else "none reaches it"))
             out.print(f"Report: {result.paths.get('html')}")
+        if result.interrupted:
+            err.print(f"[yellow]Interrupted[/]: partial report at {result.paths.get('html')}; run the same command "
+                      "again to continue (nothing answered is answered again).")
+            raise typer.Exit(130)
         if not result.ok:
             raise typer.Exit(1)

@@ -39,6 +39,7 @@ class ProjectOutcome:
     verdict: Verdict | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     pipeline: Path | None = None
+    interrupted: bool = False  # Ctrl-C: the report is partial, and a re-run continues
 
 
 def run_project(project, *, out_dir: Path, project_file: Path | None = None, search_minutes: float | None = None,
@@ -137,7 +138,9 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     if task.metric == "judge":
         raise ConfigError("the judge metric is not built into the search yet: give the questions gold answers "
                           "and use metric: acc, f1 or em")
-    dataset = load_dataset(task.questions, format=task.format)
+    dataset = load_dataset(task.questions, format=task.format) if task.questions is not None else None
+    if task.generate is not None and (dataset is None or len(dataset.items) < task.generate.min_questions):
+        dataset = _generate(task, index, out_dir, progress, log, result)
     if task.demos is not None:
         from ..eval.datasets import FORMATS, parse_rows
         from ..jsonl import read_rows
@@ -149,7 +152,7 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     demo = 0 if dataset.demos is not None else min(8, max(0, (len(dataset.items) - MIN_EVAL) // 3))
     splits = make_splits(dataset, demo=demo, seed=0)
     if len(splits.eval) < MIN_EVAL:
-        raise ConfigError(f"{task.questions} leaves {len(splits.eval)} evaluation questions; write at least "
+        raise ConfigError(f"{dataset.path} leaves {len(splits.eval)} evaluation questions; write at least "
                           f"{MIN_EVAL + 3} (or generate some: `llmopt data generate`)")
     strategies = search.strategies or strategy_names()
     if index is None:
@@ -161,7 +164,7 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     models = [c.spec for c in project.models]
     space = Space.from_axes(models=models, prompts=search.prompts, strategies=strategies, k=search.k, m=m_values,
                             n=search.n, samples=search.samples, max_context=project.constraints.max_context)
-    cfg = SweepConfig.make(dataset=str(task.questions), format=task.format, index=index, models=models,
+    cfg = SweepConfig.make(dataset=dataset.path, format=task.format if task.questions else "auto", index=index, models=models,
                            prompts=search.prompts, strategies=strategies, metric=task.metric,
                            demo_size=demo, seed=0)
     work = _work_folder(out_dir, cfg, dataset, splits)
@@ -195,7 +198,14 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
         count[0] += 1
         progress(f"finalists · {config.label()}", count[0] - 1, len(finalists))
 
-    final = run_finalists(finalists, splits.eval, evaluator, task.metric, on_config=on_config)
+    if outcome.stopped == "interrupted":  # Ctrl-C: report what was screened; the finalists wait for the re-run
+        result.interrupted = True
+        finalists = []
+    try:
+        final = run_finalists(finalists, splits.eval, evaluator, task.metric, on_config=on_config)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        final = run_finalists([], splits.eval, evaluator, task.metric)
     progress("finalists", len(finalists), len(finalists))
     goal = project.goal()
     limits = Limits(project.constraints.max_context, project.constraints.p95_latency_s,
@@ -203,11 +213,12 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     threshold = goal.cheapest_reaching.value if goal.cheapest_reaching else None
     choice = choose(final.candidates, limits, threshold=threshold)
     grid = _grid_estimate(space, evaluator, len(splits.eval))
-    generated = any(i.metadata.get("generated") for i in dataset.items)
+    generated = "generated" in result.metrics or any(i.metadata.get("generated") for i in dataset.items)
     pipeline = None
     if choice.chosen is not None:
         chosen = next(s for s in final.summaries if s.key == choice.chosen.key)
-        pipeline = _write_pipeline(out_dir, project_file, chosen, task, index, splits, cfg, generated, work)
+        pipeline = _write_pipeline(out_dir, project_file, chosen, task, index, splits, cfg, generated, work,
+                                   dataset.path)
         result.pipeline = pipeline
     result.metrics["qa"] = {
         "space": len(space), "questions": len(splits.eval), "rungs": outcome.rungs, "stopped": outcome.stopped,
@@ -221,6 +232,32 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     result.verdict = qa_verdict(out_dir, final, choice, outcome, evaluator, grid, task.metric, generated,
                                 dataset, pipeline)
     return qa_section(final, choice, outcome, space, evaluator, grid, task.metric, dataset, splits)
+
+
+def _generate(task, index: str | None, out_dir: Path, progress: Progress, log: Log, result: ProjectOutcome):
+    """Questions generated from the project's index (llmopt.datagen), resumable: its eval pool is the evaluation
+    split and its demonstration pool the demonstrations."""
+    from ..datagen import generate_questions
+    from ..eval.datasets import FORMATS, load_dataset, parse_rows
+    from ..jsonl import read_rows
+
+    if index is None:
+        raise ConfigError("tasks.qa.generate needs documents to generate from: add `documents:` to the project")
+    settings = task.generate
+    log(f"generating {settings.count} questions from the documents with {settings.model} (resumable)")
+    count = max(4, settings.count)
+    demos = min(8, count // 4)
+    made = generate_questions(index=index, model=settings.model, out=str(out_dir / "generated"), count=count,
+                              pools=(count - demos, demos, 0),
+                              on_progress=lambda event, info: progress(
+                                  f"generate questions · {info.get('accepted', 0)} kept", info.get("tried", 0),
+                                  0) if event == "candidate" else None)
+    result.metrics["generated"] = made.to_dict()
+    log(f"generated: {sum(made.accepted.values())} kept of {made.tried} tried ({made.quality})")
+    dataset = load_dataset(made.files["eval"])
+    if made.files.get("demos") and Path(made.files["demos"]).is_file():
+        dataset.demos, _ = parse_rows(read_rows(made.files["demos"]), FORMATS["jsonl"])
+    return dataset
 
 
 def _work_folder(out_dir: Path, cfg, dataset, splits) -> Path:
@@ -256,7 +293,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:60] or "winner"
 
 
-def _write_pipeline(out_dir: Path, project_file, chosen, task, index, splits, cfg, generated, work) -> Path:
+def _write_pipeline(out_dir: Path, project_file, chosen, task, index, splits, cfg, generated, work,
+                    dataset_path: str) -> Path:
     from ..rag.config import AskConfig
     from ..rag.pipeline import Measured, Pipeline, write_pipeline
     from ..rag.strategy import strategy_class
@@ -274,7 +312,7 @@ def _write_pipeline(out_dir: Path, project_file, chosen, task, index, splits, cf
     measured = Measured(metric=task.metric, value=value, ci=getattr(chosen, f"{task.metric}_ci"),
                         count=chosen.count, latency_p50_s=chosen.latency_p50_s, latency_p95_s=chosen.latency_p95_s,
                         usd_per_1k_queries=(chosen.cost_usd_mean or 0.0) * 1000,
-                        effective_context_mean=chosen.effective_context_mean, questions=str(task.questions),
+                        effective_context_mean=chosen.effective_context_mean, questions=str(dataset_path),
                         generated=generated, date=time.strftime("%Y-%m-%dT%H:%M:%S"))
     pipeline = Pipeline(name=_slug(f"{chosen.strategy}-{chosen.model}"), description=f"{chosen.label}: the "
                         f"project's search winner", settings=settings, measured=measured,

@@ -50,7 +50,11 @@ def qa_verdict(out_dir: Path, final, choice, outcome, evaluator, grid: dict, met
                       pareto_plot(_pareto_points(final, key, "p95_latency_s"),
                                   out_dir / "plots" / "pareto_latency.png", x_label="p95 seconds per question",
                                   y_label=name, title=f"{name} against p95 latency")))
-    if chosen is None:
+    if outcome.stopped == "interrupted" or not final.summaries:
+        headline = ("Interrupted: a partial report. Run the same command again to continue; nothing answered is "
+                    "answered again.")
+        why = []
+    elif chosen is None:
         headline = f"Nothing won: {choice.reason}."
         why = [f"nearest: {c.label}, {percent(c.quality, (c.ci_low, c.ci_high))} {name} — breaks "
                + "; ".join(broken) for c, broken in choice.nearest]

@@ -20,6 +20,7 @@ class LabResult:
     metrics: dict[str, dict] = field(default_factory=dict)
     target: dict | None = None
     paths: dict[str, Path | None] = field(default_factory=dict)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -96,10 +97,11 @@ def run_lab(stages: str | list[str] | None = None, *, out: str | Path = "lab-rep
         result.ladder += outcome.ladder
         result.metrics["project"] = outcome.metrics
         result.paths["pipeline"] = outcome.pipeline
+        result.interrupted = outcome.interrupted
         verdict = outcome.verdict
         if on_stage:
             on_stage(_ProjectStage, _ProjectDone(outcome.sections, time.perf_counter() - started))
-        if stages is None:
+        if stages is None or outcome.interrupted:
             stages = []
     chosen = select_stages(stages) if stages != [] else []
     result.paths.update(write_report(out_dir, "llmopt lab", result.sections, result.ladder, meta, verdict=verdict))

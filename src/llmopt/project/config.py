@@ -112,9 +112,22 @@ class _Task(_Strict):
         return self
 
 
+class Generate(_Strict):
+    """Questions generated from the documents (llmopt.datagen) when the task has too few of its own."""
+
+    model: ModelSpecText = Field("default", description="The generator model (the embedded default is tiny: its "
+                                 "questions are for smoke tests; use a bigger model or an endpoint).")
+    count: int = Field(40, ge=4, description="Questions to keep, eval and demonstration pools together.")
+    min_questions: int = Field(20, ge=1, description="Generate when `questions` is not given or holds fewer usable "
+                               "questions than this.")
+
+
 class QATask(_Task):
-    questions: ExistingFile = Field(..., description="Questions file: the generic JSONL (question, answers, "
-                                    "evidence optional) or any format `llmopt eval qa` reads.")
+    questions: ExistingFile | None = Field(None, description="Questions file: the generic JSONL (question, answers, "
+                                           "evidence optional) or any format `llmopt eval qa` reads; optional with "
+                                           "`generate`.")
+    generate: Generate | None = Field(None, description="Generate questions from the documents when there are too "
+                                      "few (see `llmopt data generate`).")
     format: str = Field("auto", description="The questions file's format: auto (detected) or a format name of "
                         "`llmopt eval qa`.")
     metric: QAMetric = Field("acc", description="The metric that decides: acc, f1, em, or judge (an LLM judge, "
@@ -122,6 +135,13 @@ class QATask(_Task):
     demos: ExistingFile | None = Field(None, description="A demonstration pool (JSONL of question/answer rows, "
                                        "DRAG and IterDRAG read them); default: a few questions held out of "
                                        "`questions`.")
+
+    @model_validator(mode="after")
+    def _questions_or_generate(self):
+        if self.questions is None and self.generate is None:
+            raise ValueError("give `questions: FILE`, or `generate: {model: SPEC, count: N}` to generate them from "
+                             "the documents")
+        return self
 
     @field_validator("format")
     @classmethod

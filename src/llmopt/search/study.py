@@ -64,7 +64,7 @@ class SearchOutcome:
     trials: list[TrialRecord]
     finalists: list[GridPoint]
     rungs: list[int]
-    stopped: str | None = None  # why screening ended early ("budget", "interrupted"), None: space exhausted
+    stopped: str | None = None  # why screening ended early ("budget (...)", "interrupted"), None: space exhausted
     brackets: int = 0
 
     def settled(self) -> list[TrialRecord]:
@@ -161,11 +161,11 @@ def run_search(space: Space, questions: Sequence[QAItem], evaluator: Evaluator, 
         emit("bracket", {"number": brackets, "configs": len(trials), "rungs": schedule})
         try:
             _bracket(study, trials, ordered, schedule, evaluator, eta, metric, check, failed, emit)
-        except BudgetSpent as exc:
-            stopped = f"budget ({exc})"
-            for trial, _ in trials:
+        except (BudgetSpent, KeyboardInterrupt) as exc:
+            stopped = f"budget ({exc})" if isinstance(exc, BudgetSpent) else "interrupted"
+            for trial, _ in trials:  # tried again on the next run, at no cost for what they answered
                 if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-                    trial.set_user_attr("error", f"stopped: the search budget ({exc}) was spent")
+                    trial.set_user_attr("error", f"stopped: {stopped}")
                     study.tell(trial, state=TrialState.FAIL)
             break
         brackets += 1
