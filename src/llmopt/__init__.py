@@ -41,6 +41,11 @@ _API: dict[str, str] = {
     "FinetuneConfig": "llmopt.train.finetune:FinetuneConfig",
     "distill": "llmopt.train.distill:distill",
     "DistillConfig": "llmopt.train.distill:DistillConfig",
+    "load_project": "llmopt.project:load_project",
+    "run_search": "llmopt.search:run_search",
+    "generate_questions": "llmopt.datagen:generate_questions",
+    "load_pipeline": "llmopt.rag.pipeline:load_pipeline",
+    "write_pipeline": "llmopt.rag.pipeline:write_pipeline",
 }
 
 

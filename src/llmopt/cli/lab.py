@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
             from ..lab.demo_project import write_demo_project
 
-            project = str(write_demo_project(Path(out_dir), minutes=search_minutes or 6))
+            project = str(write_demo_project(Path(out_dir), minutes=search_minutes or 5))
             stages, quick = ",".join(DEMO_RUNGS), True
             err.print(f"[bold]The demo project[/] ({project}): a budgeted search over RAG configurations on the "
                       "demo corpus, then text-to-SQL, fine-tuning, distillation and merging in quick form. "

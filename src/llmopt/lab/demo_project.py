@@ -23,11 +23,11 @@ models:
   - default
 search:
   strategies: [none, rag, drag, iterdrag]
-  k: [1, 3, 5]
+  k: [1, 3]
   m: [0, 2]
-  n: [1, 2]
+  n: [1]
   prompts: [basic, cot]
-  first_questions: 4
+  first_questions: 3
   eta: 3
   finalists: 3
   budget:
@@ -39,7 +39,7 @@ objective:
 """
 
 
-def write_demo_project(out_dir: Path, *, minutes: float = 6) -> Path:
+def write_demo_project(out_dir: Path, *, minutes: float = 5) -> Path:
     """Write the demo data and its project file under out_dir/project; return the project file."""
     from ..demo import write_demo_data
 
