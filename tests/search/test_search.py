@@ -153,3 +153,33 @@ def test_ctrl_c_stops_screening_with_what_was_answered_kept(tmp_path):
     assert done.stopped is None and done.finalists
     rows = list(read_jsonl(tmp_path / "r.jsonl"))
     assert len(rows) == len({(r["key"], r["id"]) for r in rows})
+
+
+def test_the_allocation_model_proposes_untried_configurations_it_predicts_best():
+    from llmopt.search.propose import allocation_proposer
+    from llmopt.search.study import TrialRecord
+
+    s = Space.from_axes(models=["default"], prompts=["basic"], strategies=["rag"], k=[1, 2, 3, 4, 6, 8], m=[0],
+                        n=[1])
+    tried = {1: 0.2, 2: 0.3, 3: 0.4, 4: 0.45}  # quality rising with k
+    records = [TrialRecord(p.key, p.label(), "pruned", 12, tried[p.k]) for p in s.points if p.k in tried]
+    proposed = allocation_proposer(s, top=2)(records)
+    assert [p.k for p in proposed] == [8, 6]
+    assert allocation_proposer(s)(records[:1]) == []  # too few points to fit: the sampler decides
+
+
+def test_later_brackets_start_with_the_proposals(tmp_path):
+    s = space()
+    wanted = s.points[-1]
+    asked = []
+
+    def propose(records):
+        asked.append(len(records))
+        return [wanted]
+
+    outcome = run_search(s, QUESTIONS, Synthetic(tmp_path / "r.jsonl"), storage=str(tmp_path / "s.journal"),
+                         bracket=10, propose=propose)
+    assert asked and asked[0] >= 10  # called after the first bracket, with its trials
+    first = min(t.bracket for t in outcome.trials if t.key == wanted.key)
+    assert first == 1 or wanted.key in {t.key for t in outcome.trials if t.bracket == 0}
+    assert outcome.brackets >= 3

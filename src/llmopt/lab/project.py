@@ -133,6 +133,7 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     from ..rag.strategy import strategy_class, strategy_names
     from ..search import Budget, Limits, QAEvaluator, Space, choose, run_search
     from ..search.final import run_finalists
+    from ..search.propose import allocation_proposer
 
     task, search = project.tasks.qa, project.search
     if task.metric == "judge":
@@ -189,7 +190,8 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     outcome = run_search(space, splits.eval, evaluator,
                          storage=storage or search.storage or str(work / "search.journal"),
                          metric=task.metric, budget=budget, first=search.first_questions, eta=search.eta,
-                         finalists=search.finalists, proposals=baseline, on_event=on_event)
+                         finalists=search.finalists, proposals=baseline, propose=allocation_proposer(space),
+                         on_event=on_event)
     finalists = list(outcome.finalists)
     finalists += [b for b in baseline if b.key not in {f.key for f in finalists}]
     count = [0]
