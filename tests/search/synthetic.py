@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,8 @@ def main() -> None:
     sleep = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--sleep" else 0.0
     out.mkdir(parents=True, exist_ok=True)
     evaluator = Synthetic(out / "results.jsonl", sleep=sleep)
-    outcome = run_search(space(), QUESTIONS, evaluator, storage=str(out / "search.journal"), first=4, eta=3)
+    outcome = run_search(space(), QUESTIONS, evaluator, storage=str(out / "search.journal"), first=4, eta=3,
+                         bracket=int(os.environ.get("SEARCH_BRACKET", "27")))
     (out / "outcome.json").write_text(json.dumps({"finalists": [p.key for p in outcome.finalists],
                                                   "calls": evaluator.calls}))
 

@@ -183,3 +183,20 @@ def test_later_brackets_start_with_the_proposals(tmp_path):
     first = min(t.bracket for t in outcome.trials if t.key == wanted.key)
     assert first == 1 or wanted.key in {t.key for t in outcome.trials if t.bracket == 0}
     assert outcome.brackets == 2  # 19 configurations in brackets of 10
+
+
+def test_two_workers_share_one_search_without_answering_anything_twice(tmp_path):
+    """Workers split a search by brackets (here 4 of 5 configurations): both take part, nothing twice."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent), "SEARCH_BRACKET": "5"}
+    cmd = [sys.executable, "-m", "tests.search.synthetic", str(tmp_path), "--sleep", "0.01"]
+    workers = [subprocess.Popen(cmd, cwd=HERE.parent.parent, env=env) for _ in range(2)]
+    assert [w.wait(timeout=300) for w in workers] == [0, 0]
+    rows = list(read_jsonl(tmp_path / "results.jsonl"))
+    assert len(rows) == len({(r["key"], r["id"]) for r in rows})  # no configuration answered a question twice
+    from llmopt.search.study import open_study
+
+    trials = [t for t in open_study(str(tmp_path / "search.journal")).get_trials() if "key" in t.user_attrs]
+    workers_seen = {t.user_attrs["worker"] for t in trials}
+    assert len(workers_seen) == 2  # both took part
+    settled = {t.user_attrs["key"] for t in trials if t.state.name in ("COMPLETE", "PRUNED")}
+    assert settled == {p.key for p in space().points}

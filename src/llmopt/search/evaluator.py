@@ -66,6 +66,14 @@ class CachedEvaluator:
     def answer(self, config: GridPoint, item: QAItem) -> EvalRecord:
         raise NotImplementedError
 
+    def refresh(self) -> None:
+        """Read back answers other workers appended to the same results file since this one started."""
+        from ..eval.runner import read_records
+
+        with self._lock:
+            for record in read_records(self.store.path):
+                self.store.rows.setdefault((record.key, record.id), record)
+
     def cached(self, config: GridPoint, item: QAItem) -> EvalRecord | None:
         return self.store.rows.get((config.key, item.id))
 

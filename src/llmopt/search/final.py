@@ -34,6 +34,8 @@ def candidate(summary: ConfigSummary, metric: str) -> Candidate:
 def run_finalists(finalists: Sequence[GridPoint], questions: Sequence[QAItem], evaluator: Evaluator,
                   metric: str = "acc", check=None, on_config=None) -> Final:
     records: dict[str, list[EvalRecord]] = {}
+    if hasattr(evaluator, "refresh"):
+        evaluator.refresh()  # answers other workers made meanwhile
     for config in finalists:
         if on_config:
             on_config(config)

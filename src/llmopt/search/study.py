@@ -13,14 +13,18 @@ Optuna's storage.
 - Resume: trials that were COMPLETE or PRUNED are settled; a trial left RUNNING by a crash is marked FAIL and its
   configuration tried again -- at no cost, since every answer it gave is in the evaluator's results.
 - Several workers may share one storage (the journal file on one machine, a PostgreSQL URL across machines): each
-  runs its own brackets, the sampler sees everyone's trials, and a configuration settled by one is not tried by
-  another.
+  runs its own brackets (so workers split a search by brackets: a space smaller than one bracket gains nothing
+  from a second worker), the sampler sees everyone's trials, and a configuration another live worker is running
+  or has settled is not tried again (a RUNNING trial is only taken for a crash's leftover when its process is gone,
+  or, from another machine, when it has not reported for 30 minutes).
 - A configuration whose endpoint fails is marked FAIL with the error, and the search goes on without it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -142,14 +146,14 @@ def run_search(space: Space, questions: Sequence[QAItem], evaluator: Evaluator, 
         if budget.dollars is not None and evaluator.spent.cost_usd - spent_before >= budget.dollars:
             raise BudgetSpent(f"${budget.dollars:g}")
 
-    _fail_stale(study)
     failed: set[str] = set()
     stopped, brackets = None, 0
     queue = [p for p in proposals if space.get(p.key)]
     while True:
+        busy = _fail_stale(study)  # and other workers' configurations, left to them
         settled = {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False,
                                                                      states=(TrialState.COMPLETE, TrialState.PRUNED))}
-        untried = [p for p in space.points if p.key not in settled and p.key not in failed]
+        untried = [p for p in space.points if p.key not in settled and p.key not in failed and p.key not in busy]
         if not untried:
             break
         if propose and brackets:
@@ -173,13 +177,47 @@ def run_search(space: Space, questions: Sequence[QAItem], evaluator: Evaluator, 
     return SearchOutcome(records, _finalists(records, space, finalists), schedule, stopped, brackets)
 
 
-def _fail_stale(study) -> None:
-    """Trials a killed run left RUNNING: failed now; their configurations return to the untried pool."""
+WORKER = f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+STALE_S = 1800  # a worker on another machine whose trial has not reported for this long is taken for dead
+
+
+def _alive(worker: str | None, beat: float | None) -> bool:
+    """Whether the worker that owns a RUNNING trial is still at it: on this machine, its process exists; on
+    another, it reported within STALE_S."""
+    if not worker:
+        return False
+    host, _, rest = worker.partition(":")
+    if host == socket.gethostname():
+        pid = int(rest.split(":")[0])
+        if worker == WORKER:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return beat is not None and time.time() - beat < STALE_S
+
+
+def _fail_stale(study) -> set[str]:
+    """Trials a killed run left RUNNING are failed now (their configurations return to the untried pool); the
+    keys of trials other live workers are running are returned, so this worker leaves them alone."""
     from optuna.trial import TrialState
 
+    busy = set()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+        if "worker" not in trial.user_attrs and time.time() - started < 120:
+            continue  # just asked by another worker, not yet claimed
+        if _alive(trial.user_attrs.get("worker"), trial.user_attrs.get("beat")):
+            if trial.user_attrs.get("worker") != WORKER and trial.user_attrs.get("key"):
+                busy.add(trial.user_attrs["key"])
+            continue
         study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted; tried again on resume")
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return busy
 
 
 def _fill(study, space: Space, untried: list[GridPoint], queue: list[GridPoint], size: int, number: int,
@@ -198,23 +236,49 @@ def _fill(study, space: Space, untried: list[GridPoint], queue: list[GridPoint],
         trial = study.ask()
         config = space.suggest(trial)
         if config.key in wanted and config.key not in chosen:
-            trial.set_user_attr("key", config.key)
-            trial.set_user_attr("bracket", number)
+            _claim(trial, config, number)
             chosen[config.key] = (trial, config)
         else:
             misses += 1
             trial.set_user_attr("error", "duplicate proposal")
             study.tell(trial, state=TrialState.FAIL)
+    chosen = _release_conflicts(study, chosen)
     rest = sorted((p for p in untried if p.key not in chosen),
                   key=lambda p: hashlib.sha256(f"{seed}:{number}:{p.key}".encode()).hexdigest())
     for config in rest[:size - len(chosen)]:
         study.enqueue_trial(space.params(config), skip_if_exists=False)
         trial = study.ask()
         config = space.suggest(trial)  # records the enqueued parameters on the trial, for the sampler
-        trial.set_user_attr("key", config.key)
-        trial.set_user_attr("bracket", number)
+        _claim(trial, config, number)
         chosen[config.key] = (trial, config)
-    return list(chosen.values())
+    return list(_release_conflicts(study, chosen).values())
+
+
+def _release_conflicts(study, chosen: dict[str, tuple[Any, GridPoint]]) -> dict[str, tuple[Any, GridPoint]]:
+    """Another worker claimed some of these configurations first (an earlier RUNNING trial of the same key):
+    leave them to it."""
+    from optuna.trial import TrialState
+
+    first: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        key = trial.user_attrs.get("key")
+        if key in chosen and (key not in first or trial.number < first[key]):
+            first[key] = trial.number
+    kept = {}
+    for key, (trial, config) in chosen.items():
+        if first.get(key, trial.number) < trial.number:
+            trial.set_user_attr("error", "claimed by another worker")
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            kept[key] = (trial, config)
+    return kept
+
+
+def _claim(trial, config: GridPoint, bracket: int) -> None:
+    trial.set_user_attr("key", config.key)
+    trial.set_user_attr("bracket", bracket)
+    trial.set_user_attr("worker", WORKER)
+    trial.set_user_attr("beat", time.time())
 
 
 def _bracket(study, trials, ordered, schedule, evaluator, eta, metric, check, failed, emit) -> None:
@@ -237,6 +301,7 @@ def _bracket(study, trials, ordered, schedule, evaluator, eta, metric, check, fa
                 continue
             score = sum(r.metric(metric) for r in records) / len(records)
             trial.report(score, size)
+            trial.set_user_attr("beat", time.time())
             scores[config.key] = score
             costs[config.key] = sum(r.used("compute_s") for r in records)
         if level == len(schedule) - 1:
