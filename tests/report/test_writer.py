@@ -108,3 +108,13 @@ def test_pareto_plot_joins_the_front_stars_the_choice_and_goes_log_over_100x(tmp
     pareto_plot([dict(p, x=p["x"] * 1e6 + 10) for p in points], tmp_path / "linear.png", x_label="x",
                 y_label="y", title="t")
     assert seen["xscale"] == "linear"
+
+
+def test_a_folded_tables_summary_is_its_captions_first_sentence_kept_short(tmp_path):
+    rows = [[i] for i in range(9)]
+    question = Table(["n"], rows, "Is the chunk holding the fact in the top 5, and does it hold the exact value? More.")
+    long = Table(["n"], rows, "Queries built from facts " + "and more words " * 10)
+    md = write_report(tmp_path, "t", [Section("s", tables=[question, long])])["md"].read_text()
+    assert "<summary>Is the chunk holding the fact in the top 5, and does it hold the exact value? (9 rows)" in md
+    assert "<summary>Queries built from facts and more words and more words and more words and more…" \
+           " (9 rows)</summary>" in md

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -79,8 +80,11 @@ def _scrub_verdict(v: Verdict) -> Verdict:
                    _scrub_table(v.table) if v.table is not None else None, [redact(n) for n in v.notes])
 
 
-def _fold_summary(t: Table) -> str:
-    first = t.caption.split(". ")[0].rstrip(".") if t.caption else "Table"
+def _fold_summary(t: Table, width: int = 80) -> str:
+    """The caption's first sentence (shortened to `width`) and the row count: what a folded table holds."""
+    first = re.split(r"(?<=[.?!])\s", t.caption, maxsplit=1)[0].rstrip(".") if t.caption else "Table"
+    if len(first) > width:
+        first = first[:width].rsplit(" ", 1)[0] + "…"
     return f"{first} ({len(t.rows)} rows)"
 
 
