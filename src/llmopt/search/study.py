@@ -255,12 +255,13 @@ def _fill(study, space: Space, untried: list[GridPoint], queue: list[GridPoint],
 
 
 def _release_conflicts(study, chosen: dict[str, tuple[Any, GridPoint]]) -> dict[str, tuple[Any, GridPoint]]:
-    """Another worker claimed some of these configurations first (an earlier RUNNING trial of the same key):
-    leave them to it."""
+    """Another worker claimed some of these configurations first (an earlier trial of the same key, running or
+    settled since this bracket was drawn): leave them to it."""
     from optuna.trial import TrialState
 
     first: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE,
+                                                          TrialState.PRUNED)):
         key = trial.user_attrs.get("key")
         if key in chosen and (key not in first or trial.number < first[key]):
             first[key] = trial.number
