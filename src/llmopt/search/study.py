@@ -147,7 +147,7 @@ def run_search(space: Space, questions: Sequence[QAItem], evaluator: Evaluator, 
             raise BudgetSpent(f"${budget.dollars:g}")
 
     failed: set[str] = set()
-    stopped, brackets = None, 0
+    stopped, brackets, empty = None, 0, 0
     queue = [p for p in proposals if space.get(p.key)]
     while True:
         busy = _fail_stale(study)  # and other workers' configurations, left to them
@@ -160,8 +160,13 @@ def run_search(space: Space, questions: Sequence[QAItem], evaluator: Evaluator, 
             queue += propose([_record(t, space) for t in study.get_trials(deepcopy=False) if "key" in t.user_attrs])
         trials = _fill(study, space, untried, queue, min(bracket, len(untried)), brackets, seed)
         queue = []
-        if not trials:
-            break
+        if not trials:  # every pick went to another worker: look again, a few times
+            empty += 1
+            if empty > 3:
+                break
+            time.sleep(0.2 * empty)
+            continue
+        empty = 0
         emit("bracket", {"number": brackets, "configs": len(trials), "rungs": schedule})
         try:
             _bracket(study, trials, ordered, schedule, evaluator, eta, metric, check, failed, emit)
@@ -249,8 +254,12 @@ def _fill(study, space: Space, untried: list[GridPoint], queue: list[GridPoint],
         study.enqueue_trial(space.params(config), skip_if_exists=False)
         trial = study.ask()
         config = space.suggest(trial)  # records the enqueued parameters on the trial, for the sampler
-        _claim(trial, config, number)
-        chosen[config.key] = (trial, config)
+        if config.key in wanted and config.key not in chosen:  # another worker may have taken this one's place
+            _claim(trial, config, number)
+            chosen[config.key] = (trial, config)
+        else:
+            trial.set_user_attr("error", "duplicate proposal")
+            study.tell(trial, state=TrialState.FAIL)
     return list(_release_conflicts(study, chosen).values())
 
 
@@ -259,15 +268,17 @@ def _release_conflicts(study, chosen: dict[str, tuple[Any, GridPoint]]) -> dict[
     settled since this bracket was drawn): leave them to it."""
     from optuna.trial import TrialState
 
-    first: dict[str, int] = {}
+    first: dict[str, tuple[float, int]] = {}  # key -> the earliest claim (time, trial number)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE,
                                                           TrialState.PRUNED)):
         key = trial.user_attrs.get("key")
-        if key in chosen and (key not in first or trial.number < first[key]):
-            first[key] = trial.number
+        if key in chosen:
+            claim = (trial.user_attrs.get("claimed", 0.0), trial.number)
+            first[key] = min(first.get(key, claim), claim)
     kept = {}
     for key, (trial, config) in chosen.items():
-        if first.get(key, trial.number) < trial.number:
+        # each worker writes its claim before it checks, so of two claims the later one always sees the earlier
+        if first.get(key, (0.0, trial.number))[1] != trial.number:
             trial.set_user_attr("error", "claimed by another worker")
             study.tell(trial, state=TrialState.FAIL)
         else:
@@ -280,6 +291,7 @@ def _claim(trial, config: GridPoint, bracket: int) -> None:
     trial.set_user_attr("bracket", bracket)
     trial.set_user_attr("worker", WORKER)
     trial.set_user_attr("beat", time.time())
+    trial.set_user_attr("claimed", time.time())
 
 
 def _bracket(study, trials, ordered, schedule, evaluator, eta, metric, check, failed, emit) -> None:
