@@ -70,9 +70,25 @@ def entry() -> None:
         os._exit(0)
 
 
+def quiet_libraries() -> None:
+    """Library chatter stays off the terminal unless LLMOPT_VERBOSE=1: Hugging Face's progress bars (loading
+    weights, writing shards) and transformers' deprecation warnings; llama.cpp's own logs are silenced where the
+    engine loads (models/llamacpp.py). Set before those libraries are imported, which read it at import."""
+    if os.environ.get("LLMOPT_VERBOSE", "").strip().lower() not in ("", "0", "false", "no"):
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: known errors print one clean line (LLMOPT_DEBUG=1 shows the traceback)."""
     from ..runlog import finish_run, start_run
+
+    quiet_libraries()
 
     args = sys.argv[1:] if argv is None else argv
     run_id = None
