@@ -34,8 +34,8 @@ from llmopt.eval.grid import SweepConfig  # noqa: E402
 from llmopt.eval.results import EvalSummary  # noqa: E402
 from llmopt.eval.splits import make_splits  # noqa: E402
 from llmopt.paths import atomic_write_text  # noqa: E402
-from llmopt.search import Limits, QAEvaluator, Space, choose, run_search  # noqa: E402
-from llmopt.search.final import run_finalists  # noqa: E402
+from llmopt.optimize import Limits, QAEvaluator, Space, choose, run_search  # noqa: E402
+from llmopt.optimize.final import run_finalists  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b"
 

@@ -42,7 +42,7 @@ _API: dict[str, str] = {
     "distill": "llmopt.train.distill:distill",
     "DistillConfig": "llmopt.train.distill:DistillConfig",
     "load_project": "llmopt.project:load_project",
-    "run_search": "llmopt.search:run_search",
+    "run_search": "llmopt.optimize:run_search",
     "generate_questions": "llmopt.datagen:generate_questions",
     "load_pipeline": "llmopt.rag.pipeline:load_pipeline",
     "write_pipeline": "llmopt.rag.pipeline:write_pipeline",

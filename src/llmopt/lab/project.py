@@ -131,9 +131,9 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     from ..eval.grid import SweepConfig, point
     from ..eval.splits import make_splits
     from ..rag.strategy import strategy_class, strategy_names
-    from ..search import Budget, Limits, QAEvaluator, Space, choose, run_search
-    from ..search.final import run_finalists
-    from ..search.propose import allocation_proposer
+    from ..optimize import Budget, Limits, QAEvaluator, Space, choose, run_search
+    from ..optimize.final import run_finalists
+    from ..optimize.propose import allocation_proposer
 
     task, search = project.tasks.qa, project.search
     if task.metric == "judge":

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..report import LadderRow, Section, Table, Verdict, pareto_plot
 from ..report.format import percent, seconds, tokens, usd_per_1k
-from ..search.pareto import front
+from ..optimize.pareto import front
 
 METRIC_NAMES = {"acc": "accuracy", "f1": "token F1", "em": "exact match"}
 

@@ -3,7 +3,7 @@ first r0 questions; the best 1/eta of them go on to answer eta times as many; an
 
 Pure functions over scores, so the rule is tested on its own. The sampler that proposes configurations, the
 trial bookkeeping and the storage that makes the search resumable and shareable between workers are Optuna's
-(llmopt.search.study). Optuna's own SuccessiveHalvingPruner is the asynchronous form (ASHA): a trial is compared
+(llmopt.optimize.study). Optuna's own SuccessiveHalvingPruner is the asynchronous form (ASHA): a trial is compared
 only with the trials that reached its rung before it, which suits many workers but, on one machine answering one
 configuration after another, lets the first trials run to the full split unchallenged. Here a bracket's
 configurations are compared together at each rung, which is what keeps the search's compute small.

@@ -1,7 +1,7 @@
 """The budgeted search over RAG configurations: successive halving over Optuna-proposed configurations, every
 answer kept and reused, and the choice on the Pareto front of quality against cost and latency.
 
-    from llmopt.search import Space, run_search, QAEvaluator, Budget
+    from llmopt.optimize import Space, run_search, QAEvaluator, Budget
     space = Space.from_axes(models=["default"], prompts=["basic"], strategies=["none", "rag", "drag"],
                             k=[1, 3, 5], m=[0, 2], n=[1])
     outcome = run_search(space, splits.eval, QAEvaluator(cfg, dataset, splits, out / "results.jsonl"),

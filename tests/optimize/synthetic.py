@@ -14,7 +14,7 @@ from pathlib import Path
 from llmopt.eval.datasets import QAItem
 from llmopt.eval.grid import point
 from llmopt.eval.results import EvalRecord
-from llmopt.search import CachedEvaluator, Space, run_search
+from llmopt.optimize import CachedEvaluator, Space, run_search
 
 QUESTIONS = [QAItem(id=f"q{i:03d}", question=f"question {i}?", answers=["x"]) for i in range(60)]
 

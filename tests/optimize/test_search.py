@@ -10,7 +10,7 @@ import pytest
 
 from llmopt.eval.grid import point
 from llmopt.jsonl import read_jsonl
-from llmopt.search import Budget, Candidate, Limits, Space, choose, front, promote, run_search, rungs
+from llmopt.optimize import Budget, Candidate, Limits, Space, choose, front, promote, run_search, rungs
 
 from .synthetic import QUESTIONS, Synthetic, cost, quality, space
 
@@ -120,7 +120,7 @@ def test_the_budget_stops_screening_and_a_rerun_continues(tmp_path):
 
 def test_resume_after_sigkill_evaluates_no_configuration_question_twice(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
-    cmd = [sys.executable, "-m", "tests.search.synthetic", str(tmp_path), "--sleep", "0.02"]
+    cmd = [sys.executable, "-m", "tests.optimize.synthetic", str(tmp_path), "--sleep", "0.02"]
     proc = subprocess.Popen(cmd, cwd=HERE.parent.parent, env=env)
     results = tmp_path / "results.jsonl"
     deadline = time.monotonic() + 60
@@ -156,8 +156,8 @@ def test_ctrl_c_stops_screening_with_what_was_answered_kept(tmp_path):
 
 
 def test_the_allocation_model_proposes_untried_configurations_it_predicts_best():
-    from llmopt.search.propose import allocation_proposer
-    from llmopt.search.study import TrialRecord
+    from llmopt.optimize.propose import allocation_proposer
+    from llmopt.optimize.study import TrialRecord
 
     s = Space.from_axes(models=["default"], prompts=["basic"], strategies=["rag"], k=[1, 2, 3, 4, 6, 8], m=[0],
                         n=[1])
@@ -188,12 +188,12 @@ def test_later_brackets_start_with_the_proposals(tmp_path):
 def test_two_workers_share_one_search_without_answering_anything_twice(tmp_path):
     """Workers split a search by brackets (here 4 of 5 configurations): both take part, nothing twice."""
     env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent), "SEARCH_BRACKET": "5"}
-    cmd = [sys.executable, "-m", "tests.search.synthetic", str(tmp_path), "--sleep", "0.01"]
+    cmd = [sys.executable, "-m", "tests.optimize.synthetic", str(tmp_path), "--sleep", "0.01"]
     workers = [subprocess.Popen(cmd, cwd=HERE.parent.parent, env=env) for _ in range(2)]
     assert [w.wait(timeout=300) for w in workers] == [0, 0]
     rows = list(read_jsonl(tmp_path / "results.jsonl"))
     assert len(rows) == len({(r["key"], r["id"]) for r in rows})  # no configuration answered a question twice
-    from llmopt.search.study import open_study
+    from llmopt.optimize.study import open_study
 
     trials = [t for t in open_study(str(tmp_path / "search.journal")).get_trials() if "key" in t.user_attrs]
     workers_seen = {t.user_attrs["worker"] for t in trials}
