@@ -75,3 +75,20 @@ def cost_per_1k_tokens(tokens_per_s: float, device: str = "cpu") -> float:
     if tokens_per_s <= 0:
         return float("inf")
     return 1000.0 / tokens_per_s * local_rate_per_s(device)
+
+
+def usage_cost(usage: dict[str, Any], prices: dict[str, float], *, local: bool) -> float | None:
+    """USD of a recorded usage (one question's calls summed) under the user's own prices for its model (a
+    project's `models[].prices`): compute hours for a local engine, tokens or GPU hours for an API. None when
+    `prices` says nothing that applies, so the recorded cost stands."""
+    if local:
+        rate = prices.get("usd_per_gpu_hour", prices.get("usd_per_cpu_hour"))
+        return None if rate is None else float(usage.get("compute_s") or 0.0) * float(rate) / 3600.0
+    if "usd_per_gpu_hour" in prices:
+        return float(usage.get("latency_s") or 0.0) * float(prices["usd_per_gpu_hour"]) / 3600.0
+    if not any(k in prices for k in ("input", "cached_input", "output")):
+        return None
+    prompt, cached = float(usage.get("prompt_tokens") or 0), float(usage.get("cached_prompt_tokens") or 0)
+    cached_rate = prices.get("cached_input", prices.get("input", 0.0))
+    return (max(0.0, prompt - cached) * float(prices.get("input", 0.0)) + cached * float(cached_rate)
+            + float(usage.get("completion_tokens") or 0) * float(prices.get("output", 0.0))) / 1e6

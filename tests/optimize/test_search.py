@@ -200,3 +200,23 @@ def test_two_workers_share_one_search_without_answering_anything_twice(tmp_path)
     assert len(workers_seen) == 2  # both took part
     settled = {t.user_attrs["key"] for t in trials if t.state.name in ("COMPLETE", "PRUNED")}
     assert settled == {p.key for p in space().points}
+
+
+def test_a_projects_own_prices_cost_every_answer_read_back_too(tmp_path):
+    from llmopt.pricing import usage_cost
+
+    usage = {"prompt_tokens": 1000, "cached_prompt_tokens": 400, "completion_tokens": 100, "compute_s": 36.0,
+             "latency_s": 72.0, "cost_usd": 123.0}
+    assert usage_cost(usage, {"input": 1.0, "cached_input": 0.5, "output": 2.0}, local=False) == \
+        pytest.approx((600 * 1.0 + 400 * 0.5 + 100 * 2.0) / 1e6)
+    assert usage_cost(usage, {"usd_per_cpu_hour": 1.0}, local=True) == pytest.approx(0.01)
+    assert usage_cost(usage, {"usd_per_gpu_hour": 10.0}, local=False) == pytest.approx(0.2)
+    assert usage_cost(usage, {"input": 1.0}, local=True) is None  # nothing that prices a local engine
+    config = space().points[3]
+    first = Synthetic(tmp_path / "r.jsonl").records(config, QUESTIONS[:3])
+    assert [r.usage["cost_usd"] for r in first] == [cost(config) * 1e-4] * 3
+    repriced = Synthetic(tmp_path / "r.jsonl")
+    repriced.prices = {"default": {"usd_per_cpu_hour": 3600.0}}  # one dollar per compute second
+    again = repriced.records(config, QUESTIONS[:3])
+    assert repriced.calls == 0 and [r.usage["cost_usd"] for r in again] == [cost(config)] * 3
+    assert repriced.touched.cost_usd == pytest.approx(3 * cost(config))

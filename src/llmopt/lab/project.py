@@ -171,7 +171,8 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     work = _work_folder(out_dir, cfg, dataset, splits)
     log(f"{len(space)} configurations to search over {len(splits.eval)} questions "
         f"({len(splits.demo)} demonstrations held out); answers in {work}")
-    evaluator = QAEvaluator(cfg, dataset, splits, work / "results.jsonl", on_log=log)
+    prices = {c.spec: c.prices.model_dump(exclude_none=True) for c in project.models if c.prices}
+    evaluator = QAEvaluator(cfg, dataset, splits, work / "results.jsonl", on_log=log, prices=prices)
     budget = Budget(minutes=search_minutes if search_minutes is not None else search.budget.minutes,
                     dollars=search.budget.dollars)
     baseline = [p for p in space.points if not strategy_class(p.strategy).uses_retrieval][:1]

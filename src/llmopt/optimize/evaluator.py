@@ -56,12 +56,27 @@ class CachedEvaluator:
     """The common part: the results store, the tallies and the budget check between questions. Subclasses
     implement `answer(config, item) -> EvalRecord`."""
 
-    def __init__(self, results: Path):
+    def __init__(self, results: Path, prices: dict[str, dict[str, float]] | None = None):
         from ..eval.runner import ResultStore
 
         self.store = ResultStore(results)
         self.spent, self.touched = Tally(), Tally()
         self._lock = threading.Lock()
+        self.prices = prices or {}  # model spec -> the user's prices (a project's models[].prices)
+
+    def priced(self, record: EvalRecord) -> EvalRecord:
+        """The record costed at the user's prices for its model, when they gave any (read back records too, so a
+        price changed between runs applies to every answer)."""
+        prices = self.prices.get(record.model)
+        if not prices:
+            return record
+        from ..models.registry import backend_of
+        from ..pricing import usage_cost
+
+        cost = usage_cost(record.usage, prices, local=backend_of(record.model).is_local)
+        if cost is None:
+            return record
+        return record.model_copy(update={"usage": {**record.usage, "cost_usd": cost}})
 
     def answer(self, config: GridPoint, item: QAItem) -> EvalRecord:
         raise NotImplementedError
@@ -88,7 +103,10 @@ class CachedEvaluator:
                 record = self.answer(config, item)
                 with self._lock:
                     self.store.append(record)
+                    record = self.priced(record)
                     self.spent.add(record)
+            else:
+                record = self.priced(record)
             self.touched.add(record)
             out.append(record)
         return out
@@ -100,8 +118,8 @@ class QAEvaluator(CachedEvaluator):
 
     def __init__(self, cfg: SweepConfig, dataset: QADataset, splits: Splits, results: Path, *,
                  llms: dict[str, Any] | None = None, retriever: Any = None,
-                 on_log: Callable[[str], None] | None = None):
-        super().__init__(results)
+                 on_log: Callable[[str], None] | None = None, prices: dict[str, dict[str, float]] | None = None):
+        super().__init__(results, prices)
         self.cfg, self.dataset, self.splits = cfg, dataset, splits
         self.llms = dict(llms or {})
         self._retriever = retriever
