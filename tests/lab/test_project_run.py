@@ -152,6 +152,12 @@ def test_llmopt_lab_project_with_the_embedded_model(tmp_path, demo_data):
     assert json.loads(ask.stdout)["answer"]
 
 
+def rows_sample_question(md: str) -> bool:
+    from llmopt.demo.qa import questions
+
+    return any(q["question"] in md for q in questions() if q["id"] in TEXT_IDS[:2])
+
+
 def test_too_few_questions_are_generated_from_the_documents(fake_world, tmp_path, monkeypatch):
     """tasks.qa.generate: the lab calls llmopt.datagen with the project's index, then searches the eval pool;
     the report says the questions were generated."""
@@ -175,7 +181,7 @@ def test_too_few_questions_are_generated_from_the_documents(fake_world, tmp_path
             files = {"eval": str(folder / "eval.jsonl"), "demos": str(folder / "demos.jsonl")}
 
             def to_dict(self):
-                return {"accepted": self.accepted}
+                return {"accepted": self.accepted, "quality": self.quality, "sample": rows[:2]}
 
         return Made()
 
@@ -189,4 +195,5 @@ def test_too_few_questions_are_generated_from_the_documents(fake_world, tmp_path
     assert calls["model"] == "default" and calls["count"] == 8 and Path(calls["index"]).name == "index"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "generated from the documents" in md
+    assert "Generated questions: a sample" in md and rows_sample_question(md)
     assert result.metrics["project"]["qa"]["chosen"]

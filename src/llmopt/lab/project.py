@@ -234,7 +234,17 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     result.ladder += qa_ladder(final, task.metric)
     result.verdict = qa_verdict(out_dir, final, choice, outcome, evaluator, grid, task.metric, generated,
                                 dataset, pipeline)
-    return qa_section(final, choice, outcome, space, evaluator, grid, task.metric, dataset, splits)
+    section = qa_section(final, choice, outcome, space, evaluator, grid, task.metric, dataset, splits)
+    made = result.metrics.get("generated")
+    if made:
+        section.summary += (f" The questions were generated from the documents ({made.get('quality', '')}); "
+                            "a sample is below.")
+        section.tables.insert(0, Table(["question", "answer", "kind", "evidence"],
+                                       [[r.get("question"), r.get("answer"), r.get("kind"),
+                                         ", ".join(map(str, r.get("evidence", [])))[:80]]
+                                        for r in made.get("sample", [])],
+                                       "Generated questions: a sample"))
+    return section
 
 
 def _generate(task, index: str | None, out_dir: Path, progress: Progress, log: Log, result: ProjectOutcome):
