@@ -183,8 +183,14 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
         if kind == "rung":
             progress(f"search · {info['questions']} questions · {info['label']}", answered[0], total_guess[0])
             answered[0] += 1
-        elif kind == "bracket":
-            total_guess[0] = answered[0] + info["configs"] * len(info["rungs"])
+        elif kind == "bracket":  # configurations answered per rung: all, then the best 1/eta of those, ...
+            from ..optimize.halving import keep
+
+            alive, units = info["configs"], 0
+            for _ in info["rungs"]:
+                units += alive
+                alive = keep(alive, search.eta)
+            total_guess[0] = answered[0] + units
         elif kind == "failed":
             log(f"failed: {info['config'].label()}: {info['error']}")
 

@@ -63,6 +63,9 @@ def qa_verdict(out_dir: Path, final, choice, outcome, evaluator, grid: dict, met
                     f"{usd_per_1k(chosen.usd_per_query)}, {seconds(chosen.p95_latency_s)} p95 per question.")
         why = [f"It is {choice.reason}, measured on all {chosen.count} evaluation questions."]
         for p in final.paired:
+            if p.difference == 0 and p.ci[0] == 0 == p.ci[1]:
+                why.append(f"{p.label}: the same score on each of the {p.count} questions.")
+                continue
             why.append(f"{p.label}: {_points(p.difference)} against it (paired 95% CI {_points(p.ci[0])} to "
                        f"{_points(p.ci[1])}, {p.count} questions)" + (" — not separable from noise"
                                                                       if p.ci[0] <= 0 <= p.ci[1] else ""))
