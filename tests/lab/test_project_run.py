@@ -197,3 +197,29 @@ def test_too_few_questions_are_generated_from_the_documents(fake_world, tmp_path
     assert "generated from the documents" in md
     assert "Generated questions: a sample" in md and rows_sample_question(md)
     assert result.metrics["project"]["qa"]["chosen"]
+
+
+def test_training_rungs_run_once_and_their_models_enter_the_search(fake_world, tmp_path):
+    from llmopt.testing import make_tiny_llama
+
+    tiny = make_tiny_llama(tmp_path / "tiny")
+    folder = tmp_path / "p"
+    project = write_project(folder, bad_line=False, extra=f"""training:
+  finetune:
+    - {{model: "hf:{tiny}", method: lora, max_steps: 1, batch_size: 2, out: ft, data: train.jsonl,
+       eval_generate: 0, save_steps: 0}}
+""")
+    (folder / "train.jsonl").write_text("".join(json.dumps({"prompt": f"What is {i} plus 1?", "completion": str(i + 1)})
+                                                + "\n" for i in range(8)))
+    text = project.read_text().replace("[none, rag, drag]", "[rag]").replace("k: [1, 3]", "k: [1]")
+    project.write_text(text)
+    logged = []
+    result = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
+    assert result.ok, [s.error for s in result.sections]
+    assert (folder / "ft" / "finetune_result.json").is_file()
+    trials = result.metrics["project"]["qa"]["trials"]
+    assert {t["key"].split("|")[0] for t in trials} == {"model=fake:gold-reader", f"model=hf:{folder / 'ft'}"}
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "training rungs produced a model" in md
+    again = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
+    assert again.ok and any("(already done)" in line for line in logged)

@@ -60,14 +60,12 @@ def run_project(project, *, out_dir: Path, project_file: Path | None = None, sea
     if project.tasks.sql is not None:
         _step(result, "sql", "text-to-SQL strategies per candidate model on the project's database",
               lambda: _sql(project, out_dir, quick, progress, result))
-    if project.training is not None and (project.training.finetune or project.training.distill
-                                         or project.training.merge):
-        result.sections.append(Section(
-            title="training: the project's training rungs", status="skipped",
-            summary="The project names training rungs; `llmopt lab --project` does not run them yet. Run each with "
-                    "`llmopt finetune|distill|merge --config` and add the result to `models:` as a candidate "
-                    "(e.g. `hf:OUT_FOLDER`)."))
     return result
+
+
+def _has_training(project) -> bool:
+    t = project.training
+    return t is not None and bool(t.finetune or t.distill or t.merge)
 
 
 def _step(result: ProjectOutcome, name: str, description: str, run: Callable[[], Any]) -> Any:
@@ -151,7 +149,8 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     for line in dataset.skipped[:20]:
         log(f"skipped: {line}")
     demo = 0 if dataset.demos is not None else min(8, max(0, (len(dataset.items) - MIN_EVAL) // 3))
-    splits = make_splits(dataset, demo=demo, seed=0)
+    train = max(4, len(dataset.items) // 4) if _has_training(project) and len(dataset.items) >= 16 else 0
+    splits = make_splits(dataset, demo=demo, train=train, seed=0)
     if len(splits.eval) < MIN_EVAL:
         raise ConfigError(f"{dataset.path} leaves {len(splits.eval)} evaluation questions; write at least "
                           f"{MIN_EVAL + 3} (or generate some: `llmopt data generate`)")
@@ -163,11 +162,19 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
                               "add documents or the strategy none")
     m_values = sorted({m for m in search.m if m <= len(splits.demo)}) or [0]
     models = [c.spec for c in project.models]
+    if _has_training(project):
+        from .project_training import run_training, training_pool
+
+        pool = training_pool(splits.train, out_dir) if splits.train else None
+        trained, section = run_training(project.training, out_dir=out_dir, pool=pool, index=index,
+                                        progress=progress, log=log)
+        result.sections.append(section)
+        models += [spec for spec in trained if spec not in models]
     space = Space.from_axes(models=models, prompts=search.prompts, strategies=strategies, k=search.k, m=m_values,
                             n=search.n, samples=search.samples, max_context=project.constraints.max_context)
     cfg = SweepConfig.make(dataset=dataset.path, format=task.format if task.questions else "auto", index=index, models=models,
                            prompts=search.prompts, strategies=strategies, metric=task.metric,
-                           demo_size=demo, seed=0)
+                           demo_size=demo, train_size=train, seed=0)
     work = _work_folder(out_dir, cfg, dataset, splits)
     log(f"{len(space)} configurations to search over {len(splits.eval)} questions "
         f"({len(splits.demo)} demonstrations held out); answers in {work}")
