@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ..types import Usage
 from .config import SQLConfig
 from .examples import ExamplePool
 from .pipeline import SQLAnswer, TextToSQL
-from .runner import _answer_fields, _check_pool, _claim, read_results, write_summary
+from .runner import _check_pool, _claim, answer_task, read_results, write_summary
 from .safe import SafeDatabase
 from .spider import SQLTask
 
@@ -89,19 +88,9 @@ def judge_answer(judge: LLM, schema_sql: str, question: str, answer: SQLAnswer) 
 
 def judge_one(asker: TextToSQL, judge: LLM, task: SQLTask) -> dict:
     """Answer one question and have the judge score it (a record shaped like runner.evaluate_one's)."""
-    record: dict[str, Any] = {**task.to_dict(), "pred_sql": "", "correct": False, "error": None,
-                              "gold_error": None}
-    started = time.perf_counter()
-    try:
-        answer = asker.ask(task.question, task.db_path, exclude_db=task.db_id)
-    except EndpointError:
-        raise
-    except Exception as exc:  # this item's error, the batch goes on
-        elapsed = time.perf_counter() - started
-        record.update(error=f"{type(exc).__name__}: {exc}", usage=Usage().to_dict(), wall_s=elapsed,
-                      latency_s=elapsed)
+    record, answer = answer_task(asker, task)
+    if answer is None:
         return record
-    record.update(_answer_fields(answer))
     with SafeDatabase(task.db_path, timeout_s=asker.config.timeout_s) as db:
         schema_sql, _ = asker.schema(db)
     verdict = judge_answer(judge, schema_sql, task.question, answer)

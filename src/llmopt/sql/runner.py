@@ -114,21 +114,30 @@ def read_results(path: Path) -> dict[str, dict]:
     return {record["id"]: record for record in read_jsonl(path)}
 
 
-def evaluate_one(asker: TextToSQL, task: SQLTask) -> dict:
-    """Answer one task and score it; any failure is recorded on the item, never lost for the batch."""
+def answer_task(asker: TextToSQL, task: SQLTask) -> tuple[dict, SQLAnswer | None]:
+    """Answer one task: its record (unscored) and the answer, or the record with the item's error and None. An
+    unreachable endpoint is the run's failure and propagates, so that a re-run retries these questions."""
     record: dict[str, Any] = {**task.to_dict(), "pred_sql": "", "correct": False, "error": None,
                               "gold_error": None}
     started = time.perf_counter()
     try:
         answer = asker.ask(task.question, task.db_path, exclude_db=task.db_id)
     except EndpointError:
-        raise  # an unreachable endpoint is the run's failure: stop, so that a re-run retries these questions
+        raise
     except Exception as exc:  # anything else, a bug included, is this item's error: the batch goes on
         elapsed = time.perf_counter() - started
         record.update(error=f"{type(exc).__name__}: {exc}", usage=Usage().to_dict(), wall_s=elapsed,
                       latency_s=elapsed)
-        return record
+        return record, None
     record.update(_answer_fields(answer))
+    return record, answer
+
+
+def evaluate_one(asker: TextToSQL, task: SQLTask) -> dict:
+    """Answer one task and score it; any failure is recorded on the item, never lost for the batch."""
+    record, answer = answer_task(asker, task)
+    if answer is None:
+        return record
     with SafeDatabase(task.db_path, timeout_s=asker.config.timeout_s) as db:
         match = execution_match(db, task.gold_sql, answer.sql, keep_distinct=asker.config.keep_distinct,
                                 row_cap=asker.config.row_cap)
