@@ -125,8 +125,7 @@ def _ingest(project, progress: Progress, log: Log) -> tuple[Section, str]:
 # -- qa ----------------------------------------------------------------------------------------------------------
 def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes, storage, progress: Progress,
         log: Log, result: ProjectOutcome) -> Section:
-    from ..eval.datasets import load_dataset
-    from ..eval.grid import SweepConfig, point
+    from ..eval.grid import SweepConfig
     from ..eval.splits import make_splits
     from ..rag.strategy import strategy_class, strategy_names
     from ..optimize import Budget, Limits, QAEvaluator, Space, choose, run_search
@@ -137,17 +136,7 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     if task.metric == "judge":
         raise ConfigError("the judge metric is not built into the search yet: give the questions gold answers "
                           "and use metric: acc, f1 or em")
-    dataset = load_dataset(task.questions, format=task.format) if task.questions is not None else None
-    if task.generate is not None and (dataset is None or len(dataset.items) < task.generate.min_questions):
-        dataset = _generate(task, index, out_dir, progress, log, result)
-    if task.demos is not None:
-        from ..eval.datasets import FORMATS, parse_rows
-        from ..jsonl import read_rows
-
-        dataset.demos, bad = parse_rows(read_rows(task.demos), FORMATS["jsonl"])
-        dataset.skipped += [f"{task.demos.name} {line}" for line in bad]
-    for line in dataset.skipped[:20]:
-        log(f"skipped: {line}")
+    dataset = _questions(task, index, out_dir, progress, log, result)
     demo = 0 if dataset.demos is not None else min(8, max(0, (len(dataset.items) - MIN_EVAL) // 3))
     train = max(4, len(dataset.items) // 4) if _has_training(project) and len(dataset.items) >= 16 else 0
     splits = make_splits(dataset, demo=demo, train=train, seed=0)
@@ -172,8 +161,8 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
         models += [spec for spec in trained if spec not in models]
     space = Space.from_axes(models=models, prompts=search.prompts, strategies=strategies, k=search.k, m=m_values,
                             n=search.n, samples=search.samples, max_context=project.constraints.max_context)
-    cfg = SweepConfig.make(dataset=dataset.path, format=task.format if task.questions else "auto", index=index, models=models,
-                           prompts=search.prompts, strategies=strategies, metric=task.metric,
+    cfg = SweepConfig.make(dataset=dataset.path, format=task.format if task.questions else "auto", index=index,
+                           models=models, prompts=search.prompts, strategies=strategies, metric=task.metric,
                            demo_size=demo, train_size=train, seed=0)
     work = _work_folder(out_dir, cfg, dataset, splits)
     log(f"{len(space)} configurations to search over {len(splits.eval)} questions "
@@ -183,24 +172,7 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     budget = Budget(minutes=search_minutes if search_minutes is not None else search.budget.minutes,
                     dollars=search.budget.dollars)
     baseline = [p for p in space.points if not strategy_class(p.strategy).uses_retrieval][:1]
-    answered = [0]
-    total_guess = [len(space) * min(5, len(splits.eval))]
-
-    def on_event(kind: str, info: dict) -> None:
-        if kind == "rung":
-            progress(f"search · {info['questions']} questions · {info['label']}", answered[0], total_guess[0])
-            answered[0] += 1
-        elif kind == "bracket":  # configurations answered per rung: all, then the best 1/eta of those, ...
-            from ..optimize.halving import keep
-
-            alive, units = info["configs"], 0
-            for _ in info["rungs"]:
-                units += alive
-                alive = keep(alive, search.eta)
-            total_guess[0] = answered[0] + units
-        elif kind == "failed":
-            log(f"failed: {info['config'].label()}: {info['error']}")
-
+    on_event = _search_events(progress, log, search.eta)
     outcome = run_search(space, splits.eval, evaluator,
                          storage=storage or search.storage or str(work / "search.journal"),
                          metric=task.metric, budget=budget, first=search.first_questions, eta=search.eta,
@@ -260,12 +232,50 @@ def _qa(project, project_file, out_dir: Path, index: str | None, search_minutes,
     return section
 
 
+def _questions(task, index: str | None, out_dir: Path, progress: Progress, log: Log, result: ProjectOutcome):
+    """The task's questions (malformed rows reported and skipped), generated ones when there are too few, and
+    its own demonstration pool when it names one."""
+    from ..eval.datasets import load_dataset
+
+    dataset = load_dataset(task.questions, format=task.format) if task.questions is not None else None
+    if task.generate is not None and (dataset is None or len(dataset.items) < task.generate.min_questions):
+        dataset = _generate(task, index, out_dir, progress, log, result)
+    if task.demos is not None:
+        dataset.demos, bad = _demonstrations(task.demos)
+        dataset.skipped += [f"{task.demos.name} {line}" for line in bad]
+    for line in dataset.skipped[:20]:
+        log(f"skipped: {line}")
+    return dataset
+
+
+def _search_events(progress: Progress, log: Log, eta: int):
+    """run_search's events as progress: one unit per configuration per rung (all of a bracket's configurations
+    at the first rung, then the best 1/eta of those, ...); failures logged."""
+    from ..optimize.halving import keep
+
+    state = {"done": 0, "total": 0}
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "rung":
+            progress(f"search · {info['questions']} questions · {info['label']}", state["done"], state["total"])
+            state["done"] += 1
+        elif kind == "bracket":
+            alive, units = info["configs"], 0
+            for _ in info["rungs"]:
+                units += alive
+                alive = keep(alive, eta)
+            state["total"] = state["done"] + units
+        elif kind == "failed":
+            log(f"failed: {info['config'].label()}: {info['error']}")
+
+    return on_event
+
+
 def _generate(task, index: str | None, out_dir: Path, progress: Progress, log: Log, result: ProjectOutcome):
     """Questions generated from the project's index (llmopt.datagen), resumable: its eval pool is the evaluation
     split and its demonstration pool the demonstrations."""
     from ..datagen import generate_questions
-    from ..eval.datasets import FORMATS, load_dataset, parse_rows
-    from ..jsonl import read_rows
+    from ..eval.datasets import load_dataset
 
     if index is None:
         raise ConfigError("tasks.qa.generate needs documents to generate from: add `documents:` to the project")
@@ -282,8 +292,16 @@ def _generate(task, index: str | None, out_dir: Path, progress: Progress, log: L
     log(f"generated: {sum(made.accepted.values())} kept of {made.tried} tried ({made.quality})")
     dataset = load_dataset(made.files["eval"])
     if made.files.get("demos") and Path(made.files["demos"]).is_file():
-        dataset.demos, _ = parse_rows(read_rows(made.files["demos"]), FORMATS["jsonl"])
+        dataset.demos, _ = _demonstrations(Path(made.files["demos"]))
     return dataset
+
+
+def _demonstrations(path: Path):
+    """A demonstration pool file (generic JSONL question/answer rows): its items and the rows skipped."""
+    from ..eval.datasets import FORMATS, parse_rows
+    from ..jsonl import read_rows
+
+    return parse_rows(read_rows(path), FORMATS["jsonl"])
 
 
 def _work_folder(out_dir: Path, cfg, dataset, splits) -> Path:
