@@ -24,7 +24,12 @@ class LabResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("ok", "skipped") for s in self.sections)
+        return sections_ok(self.sections)
+
+
+def sections_ok(sections: list[Section]) -> bool:
+    """Whether every section finished (a skipped one is not a failure)."""
+    return all(s.status in ("ok", "skipped") for s in sections)
 
 
 def parse_target(text: str | None) -> tuple[str, float] | None:
@@ -149,7 +154,7 @@ class _ProjectDone:
 
     @property
     def status(self) -> str:
-        return "ok" if all(s.status in ("ok", "skipped") for s in self.sections) else "error"
+        return "ok" if sections_ok(self.sections) else "error"
 
     @property
     def error(self) -> str | None:
