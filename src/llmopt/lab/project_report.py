@@ -40,6 +40,7 @@ def qa_verdict(out_dir: Path, final, choice, outcome, evaluator, grid: dict, met
                dataset, pipeline: Path | None) -> Verdict:
     name = METRIC_NAMES.get(metric, metric)
     chosen = choice.chosen
+    cost_front = front(final.candidates)
     plots = []
     key = chosen.key if chosen else None
     if final.candidates:
@@ -69,7 +70,7 @@ def qa_verdict(out_dir: Path, final, choice, outcome, evaluator, grid: dict, met
             why.append(f"{p.label}: {_points(p.difference)} against it (paired 95% CI {_points(p.ci[0])} to "
                        f"{_points(p.ci[1])}, {p.count} questions)" + (" — not separable from noise"
                                                                       if p.ci[0] <= 0 <= p.ci[1] else ""))
-        cheaper = [c for c in front(final.candidates) if c.usd_per_query < chosen.usd_per_query
+        cheaper = [c for c in cost_front if c.usd_per_query < chosen.usd_per_query
                    and c.key != chosen.key]
         if cheaper:
             c = cheaper[-1]
@@ -100,7 +101,7 @@ def qa_verdict(out_dir: Path, final, choice, outcome, evaluator, grid: dict, met
     table = Table(["configuration", name, "$ per 1k queries", "p95 latency", "context", "on the front"],
                   [[c.label, percent(c.quality, (c.ci_low, c.ci_high)), usd_per_1k(c.usd_per_query),
                     seconds(c.p95_latency_s), tokens(c.context_tokens),
-                    "yes" if c in front(final.candidates) else ""] for c in final.candidates],
+                    "yes" if c in cost_front else ""] for c in final.candidates],
                   "The finalists on the whole evaluation split")
     return Verdict(headline=headline, why=why, plots=plots, table=table, notes=notes)
 
