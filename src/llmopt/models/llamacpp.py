@@ -6,7 +6,8 @@ logprobs without `logits_all` (which would slow prefill), and stop strings. The 
 `.llama`; restoring a saved state (`llama.load_state`) before a call makes that call reuse the restored prefix,
 which is how prefix caches across interleaved prompts plug in.
 
-Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2.
+Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2,
+&parallel=8 (sequences decoded together, continuous batching: llamacpp_batch.py; 1 = one call at a time).
 A pack may name the quantization llama.cpp runs it from by default (the embedded SmolLM2 runs from an f16 copy
 of its Q4_1 file: see bench/RESULTS.md, "Engines"); ?quant=shipped runs the shipped file as it is.
 
@@ -28,11 +29,13 @@ import numpy as np
 from ..errors import BackendError, ModelSpecError
 from ..paths import models_dir
 from ..types import Generation
-from .base import LLM, GenParams, Message, common_prefix_length
+from .base import LLM, GenParams, Message, Prepare, common_prefix_length
+from .llamacpp_batch import Request, collect, first_stop
 from .packs import PACKS, check_gguf_header, resolve_gguf
 from .spec import ModelSpec
 
 DEFAULT_N_CTX = 8192
+DEFAULT_PARALLEL = 8  # sequences per decode step (bench/RESULTS.md, "batching"); 1: one call at a time
 
 
 def engine_logs() -> bool:
@@ -124,18 +127,38 @@ class LlamaCppLLM(LLM):
     state_adapter = LlamaCppState
 
     def __init__(self, path: str | Path, name: str, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 n_batch: int = 512):
+                 n_batch: int = 512, parallel: int = DEFAULT_PARALLEL):
         from llama_cpp import Llama
 
         self.path = Path(path)
         threads = n_threads or os.cpu_count() or 1
         self.llama = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
                            n_threads=threads, n_threads_batch=threads, seed=0, verbose=engine_logs())
+        self.parallel = parallel
+        self.thread_safe = parallel > 1  # calls from several threads join one batch (see llamacpp_batch.py)
+        self._scheduler = None
+        if parallel > 1:
+            self._unify_cache(parallel + 1)
+            from .llamacpp_batch import Scheduler
+
+            self._scheduler = Scheduler(self, parallel)
         super().__init__(name, self.llama.n_ctx())
         self._n_vocab = self.llama.n_vocab()
         self._template = self.llama.metadata.get("tokenizer.chat_template")
         self._bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
         self._prompt_logits: tuple[tuple[int, ...], np.ndarray] | None = None  # the last prompt's, see _prefill
+
+    def _unify_cache(self, n_seq: int) -> None:
+        """Rebuild the context with room for n_seq sequences in one unified key/value cache (n_ctx cells shared
+        by all of them, so a prompt's cells can be shared between sequences). Llama() takes neither setting."""
+        from llama_cpp import _internals
+
+        params = self.llama.context_params
+        params.n_seq_max = n_seq
+        params.kv_unified = True
+        old = self.llama._ctx
+        self.llama._ctx = _internals.LlamaContext(model=self.llama._model, params=params, verbose=engine_logs())
+        old.close()
 
     # -- tokens -------------------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -185,9 +208,13 @@ class LlamaCppLLM(LLM):
         return cached, logits
 
     def _logits(self) -> np.ndarray:
+        return self._logits_at(-1)
+
+    def _logits_at(self, row: int) -> np.ndarray:
+        """The logits of one output row of the last llama_decode (-1: the last)."""
         import llama_cpp
 
-        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
 
     @staticmethod
@@ -227,7 +254,7 @@ class LlamaCppLLM(LLM):
                 logprobs.append(float(shifted[token] - np.log(np.exp(shifted).sum())))
             out.append(token)
             text = self.llama.detokenize(out).decode("utf-8", errors="ignore")
-            cut = _first_stop(text, params.stop)
+            cut = first_stop(text, params.stop)
             if cut is not None:
                 text, finish = text[:cut], "stop"
                 break
@@ -249,31 +276,36 @@ class LlamaCppLLM(LLM):
         )
 
     def _complete(self, prompt: str, params: GenParams) -> Generation:
-        result = None
-        for item in self._decode(prompt, params):
-            if isinstance(item, Generation):
-                result = item
-        return result
+        return collect(self._stream(prompt, params))
 
     def _stream(self, prompt: str, params: GenParams) -> Iterator[str | Generation]:
+        if self._scheduler is not None:
+            return self._scheduler.run(Request(self.tokenize(prompt), params))
         return self._decode(prompt, params)
+
+    def _prepared(self, prompt: str, p: GenParams, prepare: Prepare) -> Generation:
+        if self._scheduler is None:
+            return super()._prepared(prompt, p, prepare)
+        # the preparation (a prefix cache restoring its snapshot) runs in the batching thread, at admission
+        return collect(self._scheduler.run(Request(self.tokenize(prompt), p, prepare=prepare)))
 
     def reset_cache(self) -> None:
         """Forget the KV cache (the next call reads its whole prompt)."""
-        self.llama.reset()
-        self._prompt_logits = None
+        with self._engine_lock():
+            self.llama.reset()
+            self._prompt_logits = None
+
+    def _engine_lock(self):
+        return self._scheduler.lock if self._scheduler is not None else self._lock
 
     def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()
         self.llama.close()
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "LlamaCppLLM":
         return load(spec)
-
-
-def _first_stop(text: str, stops: Sequence[str]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None
 
 
 def load(spec: ModelSpec) -> LlamaCppLLM:
@@ -292,4 +324,5 @@ def load(spec: ModelSpec) -> LlamaCppLLM:
     if quant and quant.lower() != "shipped":
         path, name = requantized(path, quant), f"{name}@{quant.lower()}"
     return LlamaCppLLM(path, name, n_ctx=spec.number("n_ctx", DEFAULT_N_CTX, 16, 2**20),
-                       n_threads=spec.number("n_threads", None, 1, 1024))
+                       n_threads=spec.number("n_threads", None, 1, 1024),
+                       parallel=spec.number("parallel", DEFAULT_PARALLEL, 1, 256))
