@@ -41,7 +41,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=8, help="client threads sending at once")
     p.add_argument("--model", default="rag-k5", help="preset or model name sent in each request")
     p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--max-concurrent", type=int, default=2, help="server: requests answered at once")
+    p.add_argument("--max-concurrent", type=int, default=8, help="server: requests answered at once")
+    p.add_argument("--server-model", default="default", help="server: its model spec (e.g. default?parallel=1 for "
+                   "one call at a time)")
     p.add_argument("--max-queue", type=int, default=32, help="server: waiting requests before 429")
     p.add_argument("--warmup", type=int, default=4, help="requests sent (and not counted) before the run")
     p.add_argument("--run", default="default", help="results name: bench/results/serve_load/RUN.jsonl")
@@ -84,6 +86,7 @@ def free_port() -> int:
 def start_server(index: Path, args, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "llmopt.cli.main", "serve", "--index", str(index), "--port", str(port),
            "--max-concurrent", str(args.max_concurrent), "--max-queue", str(args.max_queue),
+           "--model", args.server_model,
            "--log-level", "warning"]
     log = index.parent / "server.log"  # a file, not a pipe: a full pipe would stall the server
     with log.open("w") as handle:

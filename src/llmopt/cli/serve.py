@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         allowed_host: list[str] = typer.Option(None, "--allowed-host", help="Host name clients reach the server by "
                                                "besides localhost/127.0.0.1/::1 (repeatable), e.g. llm.lan; other "
                                                "Host headers get 400 (DNS rebinding). '*' allows any."),
-        max_concurrent: int = typer.Option(None, "--max-concurrent", help="Requests answered at once (default 2)."),
+        max_concurrent: int = typer.Option(None, "--max-concurrent", help="Requests answered at once (default 8)."),
         max_queue: int = typer.Option(None, "--max-queue", help="Requests waiting; more get 429 (default 32)."),
         timeout: float = typer.Option(None, "--timeout", help="Per-request limit in seconds (default 300)."),
         max_tokens: int = typer.Option(None, "--max-tokens", help="Most answer tokens a request may ask for "

@@ -49,7 +49,8 @@ class SweepConfig(BaseModel):
     demo_size: int = Field(8, ge=0, description="questions held out as the demonstration pool")
     train_size: int = Field(0, ge=0, description="questions held out as training data (written to train.jsonl)")
     per_document: bool = Field(False, description="FinanceBench: retrieve only from the question's own filing")
-    concurrency: int = Field(8, ge=1, description="questions in flight at once for HTTP backends (local: 1)")
+    concurrency: int = Field(8, ge=1, description="questions in flight at once where the engine batches "
+                                                  "(llama.cpp ?parallel>1, HTTP); else 1")
     recall_k: list[int] = Field([1, 5, 10], description="cut-offs of the retrieval recall@k table")
     metric: Literal["acc", "f1", "em"] = Field("acc", description="the metric of the allocation model, paired "
                                                "differences and the best configuration")

@@ -12,8 +12,9 @@
     out/report.md/.html  tables and plots (llmopt.eval.report)
 
 A re-run skips every (configuration, question) already in results.jsonl, so a crash or Ctrl-C loses at most the
-questions in flight; decoding is seeded, so the predictions and metrics come out the same. HTTP backends answer
-`concurrency` questions at once; local engines answer one at a time (they are not thread-safe, and share one CPU).
+questions in flight; decoding is seeded, so the predictions and metrics come out the same. `concurrency`
+questions are answered at once where the engine batches or overlaps calls (llama.cpp's continuous batching with
+?parallel= above 1, the default; HTTP servers); other local engines answer one at a time.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..concurrency import in_threads, width
 from ..errors import ConfigError, EndpointError
 from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
@@ -168,13 +169,9 @@ def run_config(asker, config: GridPoint, todo: list[QAItem], dataset: QADataset,
         store.append(record)
         emit("result", {"config": config, "record": record})
 
-    if asker.llm.thread_safe and concurrency > 1:  # local engines answer one call at a time anyway
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            for future in [pool.submit(one, item) for item in todo]:
-                future.result()  # re-raises a transient failure, after the finished answers are stored
-    else:
-        for item in todo:
-            one(item)
+    # side by side where the engine batches or overlaps calls (llama.cpp's slots, an HTTP server); a transient
+    # failure is re-raised after the answers that finished are stored
+    in_threads(one, todo, concurrency if width(asker.llm) > 1 else 1)
 
 
 def answer_item(asker, config: GridPoint, item: QAItem, evidence_kind: str | None) -> EvalRecord:

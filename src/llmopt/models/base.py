@@ -91,11 +91,19 @@ class Stream:
         self.result: Generation | None = None
 
     def __iter__(self) -> Iterator[str]:
-        for item in self._chunks:
-            if isinstance(item, Generation):
-                self.result = item
-            else:
-                yield item
+        try:
+            for item in self._chunks:
+                if isinstance(item, Generation):
+                    self.result = item
+                else:
+                    yield item
+        finally:  # a reader that stops early (a client gone) ends the generation: the engine frees its slot
+            self.close()
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class LLM(ABC):
@@ -196,12 +204,21 @@ class LLM(ABC):
         _, p = self._fit(rendered, replace(p, truncate=False))
         return self._run(lambda: self._chat(messages, p), rendered)
 
+    @property
+    def batch_width(self) -> int:
+        """Calls this model answers at once (a thread-safe backend overrides it: batching slots, HTTP workers)."""
+        return 1
+
     def generate_batch(self, prompts: Sequence[str], **params: Any) -> list[Generation]:
-        """Complete several prompts; engines with real batching or concurrency override this."""
-        return [self.generate(prompt, **params) for prompt in prompts]
+        """Complete several prompts, `batch_width` at a time; each is its own call (usage, run-log row)."""
+        from ..concurrency import in_threads
+
+        return in_threads(lambda prompt: self.generate(prompt, **params), prompts, self.batch_width)
 
     def chat_batch(self, conversations: Sequence[Sequence[Message]], **params: Any) -> list[Generation]:
-        return [self.chat(messages, **params) for messages in conversations]
+        from ..concurrency import in_threads
+
+        return in_threads(lambda messages: self.chat(messages, **params), conversations, self.batch_width)
 
     def stream(self, prompt: str, **params: Any) -> Stream:
         p = GenParams.make(**params)

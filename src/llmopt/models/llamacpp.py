@@ -137,6 +137,7 @@ class LlamaCppLLM(LLM):
         self.parallel = parallel
         self.thread_safe = parallel > 1  # calls from several threads join one batch (see llamacpp_batch.py)
         self._scheduler = None
+        self._closed = False
         if parallel > 1:
             self._unify_cache(parallel + 1)
             from .llamacpp_batch import Scheduler
@@ -147,6 +148,10 @@ class LlamaCppLLM(LLM):
         self._template = self.llama.metadata.get("tokenizer.chat_template")
         self._bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
         self._prompt_logits: tuple[tuple[int, ...], np.ndarray] | None = None  # the last prompt's, see _prefill
+
+    @property
+    def batch_width(self) -> int:
+        return self.parallel
 
     def _unify_cache(self, n_seq: int) -> None:
         """Rebuild the context with room for n_seq sequences in one unified key/value cache (n_ctx cells shared
@@ -162,6 +167,8 @@ class LlamaCppLLM(LLM):
 
     # -- tokens -------------------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
+        if self._closed:  # every call tokenizes first; a closed llama.cpp model would crash the process
+            raise BackendError(f"{self.model_id} is closed; load the model again")
         return self.llama.tokenize(text.encode("utf-8"), add_bos=self._bos, special=True)
 
     def detokenize(self, tokens: list[int]) -> str:
@@ -299,6 +306,9 @@ class LlamaCppLLM(LLM):
         return self._scheduler.lock if self._scheduler is not None else self._lock
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._scheduler is not None:
             self._scheduler.close()
         self.llama.close()

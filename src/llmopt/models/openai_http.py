@@ -14,7 +14,6 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -193,14 +192,9 @@ class OpenAIHTTP(LLM):
             response.close()
         yield self._generation({"usage": usage}, "".join(parts), {"finish_reason": finish}, started, None, None)
 
-    # -- batches ------------------------------------------------------------------------------------------
-    def generate_batch(self, prompts: Sequence[str], **params: Any) -> list[Generation]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(lambda prompt: self.generate(prompt, **params), prompts))
-
-    def chat_batch(self, conversations: Sequence[Sequence[Message]], **params: Any) -> list[Generation]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(lambda messages: self.chat(messages, **params), conversations))
+    @property
+    def batch_width(self) -> int:
+        return max(1, self.concurrency)  # requests may overlap; the server batches them
 
     def close(self) -> None:
         self._client.close()

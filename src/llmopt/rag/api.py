@@ -14,6 +14,7 @@ import time
 import weakref
 from typing import Any
 
+from ..concurrency import in_threads, width
 from ..errors import ConfigError
 from ..models.base import LLM
 from ..paths import subdir
@@ -162,6 +163,8 @@ class Asker:
         temperature = self.config.temperature
         if temperature is None:
             temperature = 0.7 if self.config.samples > 1 else 0.0
+        if samples > 1 and budget.remaining is None and width(self.llm) > 1:
+            return self._sample_together(run, budget, samples, temperature)
         judged = self.config.select == "judge" and samples > 1
         reserve = self._judge_reserve(run) if judged else 0
         candidates, cost = [], 0
@@ -187,6 +190,23 @@ class Asker:
                 break
             cost = budget.spent - spent
         return candidates
+
+    def _sample_together(self, run: Run, budget: Budget, samples: int, temperature: float) -> list:
+        """Without a context budget, samples do not depend on each other: they run side by side, so an engine that
+        batches decodes them in the same steps. Each keeps its own bookkeeping, added to the question's after."""
+        def one(index: int):
+            sampling = Sampling(index, temperature, self.config.top_p if temperature > 0 else 1.0,
+                                self.config.seed + index,
+                                logprobs=self.config.select == "logprob" and self.config.samples > 1)
+            own = Budget(None, budget.context_length)
+            return self.strategy.answer(run, own, sampling), own
+
+        results = in_threads(one, range(samples), width(self.llm))
+        for _, own in results:
+            budget.charge_through(own.spent)
+            for note in own.notes:
+                budget.note(note)
+        return [answer for answer, _ in results]
 
     def _judge_reserve(self, run: Run) -> int:
         """Tokens one judge call will need: the judge prompt over the question's k documents."""

@@ -12,7 +12,7 @@ command-line flags override the file.
     presets:
       rag-k8: {strategy: rag, k: 8, description: "more evidence"}
       sql-sc7: {kind: sql, strategy: fewshot-sc, samples: 7}
-    limits: {max_tokens: 256, max_concurrent: 2, max_queue: 32, timeout_s: 300}
+    limits: {max_tokens: 256, max_concurrent: 8, max_queue: 32, timeout_s: 300}
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class Limits(BaseModel):
     max_n: int = Field(10, ge=0, description="most IterDRAG iterations (n)")
     max_samples: int = Field(16, ge=1, description="most sampled answers per question (samples)")
     max_body_bytes: int = Field(262_144, ge=1024, description="largest request body, bytes (413 above)")
-    max_concurrent: int = Field(2, ge=1, description="requests answered at once (local engines serialize their "
-                                "calls anyway; 2 lets retrieval overlap generation)")
+    max_concurrent: int = Field(8, ge=1, description="requests answered at once (llama.cpp decodes them in one "
+                                "batch, up to its ?parallel= slots; an engine that does not batch takes them in turn)")
     max_queue: int = Field(32, ge=0, description="requests waiting for a slot; more get 429")
     timeout_s: float = Field(300.0, gt=0, le=86_400, allow_inf_nan=False,
                              description="per-request limit, queue time included (504 after), seconds")

@@ -47,6 +47,9 @@ class SQLConfig(BaseModel):
     row_cap: int = Field(EVAL_ROW_CAP, ge=1, description="Rows compared during voting and evaluation; a larger "
                                                          "result counts as an error.")
     keep_distinct: bool = Field(False, description="Evaluation: keep DISTINCT (the official script drops it).")
+    concurrency: int | None = Field(None, ge=1, le=1024, description="Evaluation: questions answered at once "
+                                    "(default: as many as the model batches, ?parallel= on llama.cpp, "
+                                    "?concurrency= over HTTP; 1: one at a time). Changes no result.")
 
     @property
     def uses_examples(self) -> bool:

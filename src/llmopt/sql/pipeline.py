@@ -12,11 +12,13 @@ The answer's usage sums every model call it made.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..concurrency import in_threads, width
 from ..errors import ConfigError
 from ..models.base import LLM
 from ..types import Generation, Usage, sum_usage
@@ -90,7 +92,7 @@ class TextToSQL:
         self.pool = pool
         self._llm = llm
         self._schemas: dict[tuple[Path, int], tuple[str, set[str]]] = {}
-        self._model_wall_s = 0.0  # wall seconds spent inside model calls during the current ask()
+        self._clock = threading.local()  # model_wall_s: wall seconds inside model calls, per thread, this ask()
 
     @property
     def llm(self) -> LLM:
@@ -113,7 +115,7 @@ class TextToSQL:
         examples (evaluation passes the question's own database). deadline (a time.monotonic() value, e.g. a
         server request's end) bounds every query, and no further candidate or repair starts after it."""
         started = time.perf_counter()
-        self._model_wall_s = 0.0
+        self._clock.model_wall_s = 0.0
         cfg = self.config
         with SafeDatabase(db_path, timeout_s=cfg.timeout_s, deadline=deadline) as db:
             schema_sql, identifiers = self.schema(db)
@@ -121,16 +123,46 @@ class TextToSQL:
             preliminary, examples = self._examples(question, schema_sql, identifiers, exclude_db, db, calls)
             messages = self._fit(build_messages(schema_sql, question, examples, cfg.reasoning), examples,
                                  schema_sql, question)
-            candidates = [self._candidate(db, messages, 0, calls)]
-            while len(candidates) < cfg.candidates and not _past(deadline):
-                candidates.append(self._candidate(db, messages, len(candidates), calls))
+            before = (time.perf_counter() - started, self._clock.model_wall_s, sum(g.latency_s for g in calls))
+            block_started = time.perf_counter()
+            candidates, charged = self._candidates(db, messages, calls, deadline)
+            block_wall = time.perf_counter() - block_started
             winner = self._vote(candidates)
             answer = self._answer(db, question, candidates, winner, calls)
         answer.examples, answer.preliminary_sql = examples, preliminary
         answer.wall_s = time.perf_counter() - started
-        # a memoized call (MemoLLM) takes no wall time here but is still charged its original latency
-        answer.latency_s = answer.usage.latency_s + max(0.0, answer.wall_s - self._model_wall_s)
+        # a memoized call (MemoLLM) takes no wall time here but is still charged its original latency; candidates
+        # answered side by side take the longest one's time
+        wall_before, model_before, latency_before = before
+        answer.latency_s = (latency_before + max(0.0, wall_before - model_before) + charged
+                            + max(0.0, answer.wall_s - wall_before - block_wall))
         return answer
+
+    def _candidates(self, db: SafeDatabase, messages, calls: list[Generation],
+                    deadline: float | None) -> tuple[list[Candidate], float]:
+        """The candidates, and the latency they are charged: side by side when the model answers several calls at
+        once (every candidate starts; repairs stop at the deadline), else one after another until the deadline."""
+        wanted = self.config.candidates
+
+        def one(index: int) -> tuple[Candidate, list[Generation], float]:
+            own: list[Generation] = []
+            self._clock.model_wall_s = 0.0
+            begun = time.perf_counter()
+            candidate = self._candidate(db, messages, index, own)
+            wall = time.perf_counter() - begun
+            return candidate, own, sum(g.latency_s for g in own) + max(0.0, wall - self._clock.model_wall_s)
+
+        if wanted > 1 and width(self.llm) > 1:
+            results = in_threads(one, range(wanted), width(self.llm))
+        else:
+            results = [one(0)]
+            while len(results) < wanted and not _past(deadline):
+                results.append(one(len(results)))
+        for _, own, _ in results:
+            calls.extend(own)
+        side_by_side = wanted > 1 and width(self.llm) > 1
+        charged = [c for _, _, c in results]
+        return [c for c, _, _ in results], (max(charged) if side_by_side else sum(charged))
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _examples(self, question, schema_sql, identifiers, exclude_db, db, calls):
@@ -217,8 +249,8 @@ class TextToSQL:
         try:
             return self.llm.generate(self._prompt(messages, reasoning), max_tokens=self._max_tokens(),
                                      temperature=temperature, seed=seed, stop=() if reasoning else STOP_DIRECT)
-        finally:
-            self._model_wall_s += time.perf_counter() - started
+        finally:  # per thread: candidates answered side by side each keep their own clock
+            self._clock.model_wall_s = getattr(self._clock, "model_wall_s", 0.0) + time.perf_counter() - started
 
 
 def _past(deadline: float | None) -> bool:

@@ -12,12 +12,14 @@ db_id and the question's own db_id is excluded at selection time.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..concurrency import in_threads, width
 from ..errors import ConfigError, EndpointError
 from ..jsonl import append_jsonl, read_jsonl
 from ..models.base import LLM
@@ -33,7 +35,7 @@ from .safe import SafeDatabase
 from .spider import SQLTask, load_spider, spider_examples
 
 # settings that change no result: a resumed run may change them
-_COSMETIC = {"display_rows"}
+_COSMETIC = {"display_rows", "concurrency"}
 
 
 def evaluate_spider(spider_dir: str | Path, *, out: str | Path, split: str = "dev",
@@ -68,12 +70,19 @@ def evaluate_tasks(tasks: Sequence[SQLTask], config: SQLConfig, pool: ExamplePoo
     todo = [t for t in tasks if t.id not in done]
     if pool is not None and todo:
         pool.vectors()  # embed the pool once up front, so no question's latency carries it
-    for n, task in enumerate(todo, 1):
+    written = threading.Lock()
+    finished = [len(tasks) - len(todo)]
+
+    def one(task: SQLTask) -> None:
         record = evaluate_one(asker, task)
-        append_jsonl(results_path, record)
-        done[task.id] = record
-        if on_result:
-            on_result(record, len(tasks) - len(todo) + n, len(tasks))
+        with written:  # questions answered side by side finish in any order; each is stored as it ends
+            append_jsonl(results_path, record)
+            done[task.id] = record
+            finished[0] += 1
+            if on_result:
+                on_result(record, finished[0], len(tasks))
+
+    in_threads(one, todo, config.concurrency or width(asker.llm) if todo else 1)
     return write_summary(out_dir, tasks, config)
 
 
