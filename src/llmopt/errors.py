@@ -39,5 +39,9 @@ class BackendError(LlmoptError):
     """An engine or endpoint failed to answer."""
 
 
+class Cancelled(BackendError):
+    """A call stopped mid-way because its caller gave up on it (a request that timed out or whose client left)."""
+
+
 class EndpointError(BackendError):
     """An HTTP endpoint that could not be reached or answered with an error."""

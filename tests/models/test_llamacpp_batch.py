@@ -109,6 +109,29 @@ def test_a_cancelled_stream_frees_its_slot_at_once():
         llm.close()
 
 
+def test_a_call_whose_caller_gives_up_stops_with_cancelled(batched):
+    from llmopt.concurrency import cancel_scope
+    from llmopt.errors import Cancelled
+
+    event, started, outcome = threading.Event(), threading.Event(), {}
+
+    def caller():
+        with cancel_scope(event):
+            try:
+                for _ in batched.stream("Count to a thousand: 1, 2, 3, 4, 5,", max_tokens=400):
+                    started.set()
+            except Cancelled as exc:
+                outcome["error"] = exc
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    started.wait(120)
+    event.set()  # e.g. the server's request timed out
+    thread.join()
+    assert isinstance(outcome.get("error"), Cancelled)
+    assert not batched._scheduler.active and len(batched._scheduler.free_seqs) == 8
+
+
 def test_requests_beyond_the_cache_wait_for_room_and_all_finish():
     llm = get_model("default?parallel=8&n_ctx=512", cache=False)
     try:

@@ -65,3 +65,22 @@ def test_abandoned_and_failed_tickets_do_not_leak_places():
         adm.shutdown()
 
     asyncio.run(main())
+
+
+def test_a_timed_out_request_is_told_to_stop():
+    from llmopt.concurrency import current_cancel
+
+    async def main():
+        adm = Admission(max_concurrent=1, max_queue=0, timeout_s=0.2)
+        seen = []
+        with pytest.raises(ApiError) as info:
+            await adm.run(adm.admit(), lambda: seen.append(current_cancel().wait(30)))
+        assert info.value.status == 504
+        for _ in range(500):  # the work sees its cancel scope set and ends, freeing the slot
+            if adm.active == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == [True] and adm.active == 0 and adm.stats["failed"] == 0
+        adm.shutdown()
+
+    asyncio.run(main())

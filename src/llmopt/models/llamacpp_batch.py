@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BackendError
+from ..concurrency import current_cancel
+from ..errors import BackendError, Cancelled
 from ..types import Generation
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class Request:
     prepare: "Prepare | None" = None
     submitted: float = field(default_factory=time.perf_counter)
     events: "queue.Queue[Any]" = field(default_factory=queue.Queue)
-    cancelled: bool = False
+    cancelled: bool = False  # the reader went away (a closed stream)
+    scope: threading.Event | None = field(default_factory=current_cancel)  # set: the caller gave up (cancel_scope)
     # set by the scheduler
     seq: int = -1
     group: "_Group | None" = None
@@ -72,6 +74,9 @@ class Request:
     def cancel(self) -> None:
         """Stop generating (a client that went away): the sequence leaves at the next step."""
         self.cancelled = True
+
+    def stopped(self) -> bool:
+        return self.cancelled or (self.scope is not None and self.scope.is_set())
 
     def reserve(self) -> int:
         """Key/value cells this request may add beyond its prompt."""
@@ -155,10 +160,16 @@ class Scheduler:
                     self._fail_all(BackendError(f"{self.llm.model_id} was closed while answering"))
                     return
             with self.lock:
-                self._drop_cancelled()
-                self._admit()
-                if self.active:
-                    self._step()
+                try:
+                    self._drop_cancelled()
+                    self._admit()
+                    if self.active:
+                        self._step()
+                except Exception as exc:  # a bug or an engine failure: the running calls fail, the loop goes on
+                    error = BackendError(f"llama.cpp batch failed: {type(exc).__name__}: {exc}")
+                    for request in list(self.active):
+                        self._release(request)
+                        request.events.put(error)
 
     def _fail_all(self, error: BaseException) -> None:
         for request in [*self.active, *self.waiting]:
@@ -168,11 +179,16 @@ class Scheduler:
             self._release(request)
 
     def _drop_cancelled(self) -> None:
-        for request in [r for r in self.active if r.cancelled]:
-            self._release(request)
+        """Requests whose reader left or whose caller gave up leave now; a caller still waiting gets Cancelled."""
         with self._wake:
-            for request in [r for r in self.waiting if r.cancelled]:
+            gone = [r for r in self.waiting if r.stopped()]
+            for request in gone:
                 self.waiting.remove(request)
+        for request in [r for r in self.active if r.stopped()] + gone:
+            self._release(request)
+            if not request.cancelled:
+                request.events.put(Cancelled(f"{self.llm.model_id}: the call was cancelled after "
+                                             f"{len(request.out)} tokens"))
 
     def _room(self) -> int:
         """Key/value cells the running requests may still claim (prompts counted once per group)."""
@@ -252,8 +268,8 @@ class Scheduler:
             error = BackendError(f"llama.cpp could not decode a batch of {len(rows)} sequences (code {code}); "
                                  "lower ?parallel= or raise ?n_ctx=")
             for request in rows:
-                request.events.put(error)
                 self._release(request)
+                request.events.put(error)
             return
         for i, request in enumerate(rows):
             request.logits = llm._logits_at(i)
@@ -297,6 +313,7 @@ class Scheduler:
             request.events.put(request.text[request.emitted:])
         latency = time.perf_counter() - request.submitted
         p = request.params
+        self._release(request)  # before the caller hears of the end: its slot is free when its call returns
         request.events.put(Generation(
             text=request.text, model=llm.model_id, engine=llm.engine, prompt_tokens=len(request.tokens),
             cached_prompt_tokens=request.cached, completion_tokens=len(request.out), latency_s=latency,
@@ -305,7 +322,6 @@ class Scheduler:
             tokens=[llm._token_text(t) for t in request.out] if p.logprobs else None, prefill_s=request.prefill_s,
         ))
         request.events.put(_DONE)
-        self._release(request)
 
     def _release(self, request: Request) -> None:
         if request in self.active:

@@ -1,19 +1,24 @@
 """Bounded concurrency with a queue: at most `max_concurrent` requests answer at once, at most `max_queue` wait;
 one more gets 429 at once rather than an unbounded wait. Every request has a deadline (queue time included).
 
-A timed-out request's worker thread cannot be killed (an engine call is not interruptible), so its slot stays
-taken until the thread finishes: the bound holds for real work, not just for requests still connected.
+A timed-out request's worker thread cannot be killed, so its slot stays taken until the thread finishes: the bound
+holds for real work, not just for requests still connected. The work runs in a cancel scope that is set when the
+request times out or its client leaves: an engine that can stop a call mid-way (llama.cpp's batching loop) then
+frees its sequence at the next step and the thread ends early.
 All counters change on the event loop's thread, so they need no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..concurrency import cancel_scope
+from ..errors import Cancelled
 from .errors import queue_full, timed_out
 
 
@@ -24,6 +29,7 @@ class Ticket:
         self.admission = admission
         self.deadline = deadline
         self.state = "queued"  # queued -> left (stopped waiting) -> running -> done; or queued -> abandoned
+        self.cancel = threading.Event()  # set when nobody waits for the answer any more (timeout, client gone)
 
     def abandon(self) -> None:
         if self.state == "queued":
@@ -70,13 +76,17 @@ class Admission:
                 ticket.state = "left"
         ticket.state = "running"
         self.active += 1
-        future = asyncio.get_running_loop().run_in_executor(self._executor, work)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _scoped, ticket.cancel, work)
         future.add_done_callback(self._release)
         try:
             result = await asyncio.wait_for(asyncio.shield(future), max(0.0, ticket.deadline - time.monotonic()))
         except (TimeoutError, asyncio.TimeoutError):
+            ticket.cancel.set()
             self.stats["timed_out"] += 1
             raise timed_out(self.timeout_s, "answering") from None
+        except asyncio.CancelledError:  # the client went away
+            ticket.cancel.set()
+            raise
         finally:
             ticket.state = "done"
         self.stats["answered"] += 1
@@ -85,7 +95,8 @@ class Admission:
     def _release(self, future) -> None:
         self.active -= 1
         self.slots.release()
-        if not future.cancelled() and future.exception() is not None:
+        if not future.cancelled() and future.exception() is not None \
+                and not isinstance(future.exception(), Cancelled):  # stopped after a timeout: counted there
             self.stats["failed"] += 1
 
     def status(self) -> dict[str, Any]:
@@ -94,3 +105,8 @@ class Admission:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _scoped(event: threading.Event, work: Callable[[], Any]) -> Any:
+    with cancel_scope(event):
+        return work()
