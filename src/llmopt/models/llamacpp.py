@@ -139,10 +139,9 @@ class LlamaCppLLM(LLM):
         self._scheduler = None
         self._closed = False
         if parallel > 1:
-            self._unify_cache(parallel + 1)
             from .llamacpp_batch import Scheduler
 
-            self._scheduler = Scheduler(self, parallel)
+            self._scheduler = Scheduler(self, parallel, self._decode_context(parallel))
         super().__init__(name, self.llama.n_ctx())
         self._n_vocab = self.llama.n_vocab()
         self._template = self.llama.metadata.get("tokenizer.chat_template")
@@ -153,17 +152,17 @@ class LlamaCppLLM(LLM):
     def batch_width(self) -> int:
         return self.parallel
 
-    def _unify_cache(self, n_seq: int) -> None:
-        """Rebuild the context with room for n_seq sequences in one unified key/value cache (n_ctx cells shared
-        by all of them, so a prompt's cells can be shared between sequences). Llama() takes neither setting."""
+    def _decode_context(self, n_seq: int):
+        """A second context on the same weights for the batch: n_seq sequences in one unified key/value cache of
+        n_ctx cells. Prompts are evaluated on the Llama's own context (sequence 0: its prefix reuse and the prefix
+        cache's snapshots apply as one at a time), then their cells are moved here: evaluated in the unified cache,
+        a prompt would attend over every other sequence's cells (masked, but computed: 2.5x slower measured)."""
         from llama_cpp import _internals
 
-        params = self.llama.context_params
+        params = type(self.llama.context_params).from_buffer_copy(self.llama.context_params)
         params.n_seq_max = n_seq
         params.kv_unified = True
-        old = self.llama._ctx
-        self.llama._ctx = _internals.LlamaContext(model=self.llama._model, params=params, verbose=engine_logs())
-        old.close()
+        return _internals.LlamaContext(model=self.llama._model, params=params, verbose=engine_logs())
 
     # -- tokens -------------------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:

@@ -7,10 +7,11 @@ requests while slots and key/value room allow, and a finished or cancelled reque
 joins at the next step (what vLLM and llama.cpp's server call continuous batching).
 
 How a request runs:
-  1. admission: its prompt is evaluated on sequence 0 exactly as the one-at-a-time path evaluates it (the longest
-     prefix sequence 0 holds is reused; a prefix cache's `prepare` restores its snapshot there first), then the
-     prompt's key/value cells are shared into the request's own sequence id (`llama_memory_seq_cp`: cells are
-     shared, not copied). Samples of one prompt therefore read it once: the second finds it held.
+  1. admission: its prompt is evaluated on the model's own context exactly as the one-at-a-time path evaluates it
+     (the longest prefix that context holds is reused; a prefix cache's `prepare` restores its snapshot there
+     first), then the prompt's key/value cells are moved into the request's sequence of the batch context, a
+     second context on the same weights whose unified cache holds every running sequence. Samples of one prompt
+     read it once: the second finds it held, and shares the first one's cells (`llama_memory_seq_cp`).
   2. decoding: every step puts each active sequence's last token into one batch; each reads its own logits,
      samples with its own settings and seed, and stops on its own stop strings, end token or max_tokens.
   3. exit: its sequence id is cleared and given to the next request.
@@ -19,7 +20,7 @@ Usage stays per sequence and exact: latency is the request's wall time from subm
 included); compute is its own prompt evaluation plus, for every step it took part in, the step's time divided
 by the sequences in that step, so the compute of all requests adds up to the engine's busy time.
 
-Key/value room: the cache is unified (n_ctx cells shared by all sequences). A request is admitted only when the
+Key/value room: the batch cache is unified (n_ctx cells shared by all sequences). A request is admitted only when the
 prompts and token budgets of the running requests and its own fit in n_ctx (samples of one prompt count their
 prompt once), so a step never runs out of cells; a request that fits the context alone always gets in.
 """
@@ -85,21 +86,24 @@ class Request:
 
 @dataclass(eq=False)
 class _Group:
-    """Requests whose prompt cells are the same physical cells (samples of one prompt admitted in a row)."""
+    """Requests whose prompt cells are the same physical cells (samples of one prompt admitted in a row): the
+    anchor's prompt was moved in, the others share its cells."""
 
     tokens: tuple[int, ...]
+    anchor: Request
     members: int = 0
 
 
 class Scheduler:
     """The batching loop of one llama.cpp model (see the module docstring)."""
 
-    def __init__(self, llm: "LlamaCppLLM", slots: int):
+    def __init__(self, llm: "LlamaCppLLM", slots: int, ctx: Any):
         import llama_cpp
 
         self.llm = llm
+        self.ctx = ctx  # the batch context (llama_cpp._internals.LlamaContext), unified cache of `slots` sequences
         self.slots = slots
-        self.free_seqs = deque(range(1, slots + 1))  # sequence 0 is the staging area for prompts
+        self.free_seqs = deque(range(slots))
         self.active: list[Request] = []
         self.waiting: deque[Request] = deque()
         self.lock = threading.RLock()  # held while the engine's state changes (a step, an admission, a reset)
@@ -149,6 +153,7 @@ class Scheduler:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
+        self.ctx.close()
 
     # -- the loop -------------------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -202,7 +207,7 @@ class Scheduler:
                 if not self.waiting:
                     return
                 request = self.waiting[0]
-                shared = self._last_group is not None and self._last_group.members > 0 \
+                shared = self._last_group is not None and self._last_group.anchor in self.active \
                     and tuple(request.tokens) == self._last_group.tokens
                 need = (0 if shared else len(request.tokens)) + request.reserve()
                 if self.active and need > self._room():
@@ -228,19 +233,35 @@ class Scheduler:
         request.logits = logits
         request.rng = np.random.default_rng(request.params.seed if request.params.seed is not None else 0)
         request.seq = self.free_seqs.popleft()
-        ctx = llm.llama._ctx
-        ctx.kv_cache_seq_rm(request.seq, 0, -1)
-        ctx.kv_cache_seq_cp(0, request.seq, 0, len(request.tokens))
+        self.ctx.kv_cache_seq_rm(request.seq, 0, -1)
         key = tuple(request.tokens)
-        if self._last_group is None or self._last_group.members == 0 or self._last_group.tokens != key \
-                or cached < len(request.tokens):
-            self._last_group = _Group(key)
-        request.group = self._last_group
-        request.group.members += 1
+        group = self._last_group
+        if group is not None and group.anchor in self.active and group.tokens == key \
+                and cached == len(request.tokens):  # the same prompt as a running request: share its cells
+            self.ctx.kv_cache_seq_cp(group.anchor.seq, request.seq, 0, len(request.tokens))
+        else:
+            self._move_prompt(request.seq)
+            group = self._last_group = _Group(key, anchor=request)
+        request.group = group
+        group.members += 1
         self.active.append(request)
         self.busy_s += request.prefill_s
         if request.params.max_tokens == 0:
             self._finish(request, "length")
+
+    def _move_prompt(self, seq: int) -> None:
+        """Copy the prompt's key/value cells (sequence 0 of the model's own context) into `seq` of the batch."""
+        import ctypes
+
+        import llama_cpp
+
+        source = self.llm.llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(source, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(source, buffer, size, 0)
+        if llama_cpp.llama_state_seq_set_data(self.ctx.ctx, buffer, written, seq) != written:
+            raise BackendError("llama.cpp could not move a prompt into the batch (no room for its cells); lower "
+                               "?parallel= or raise ?n_ctx=")
 
     def _step(self) -> None:
         """Sample one token for every active sequence, then advance them all in one llama_decode."""
@@ -263,7 +284,7 @@ class Scheduler:
         if not rows:
             return
         batch.n_tokens = len(rows)
-        code = llama_cpp.llama_decode(llm.llama.ctx, batch)
+        code = llama_cpp.llama_decode(self.ctx.ctx, batch)
         if code != 0:
             error = BackendError(f"llama.cpp could not decode a batch of {len(rows)} sequences (code {code}); "
                                  "lower ?parallel= or raise ?n_ctx=")
@@ -272,12 +293,18 @@ class Scheduler:
                 request.events.put(error)
             return
         for i, request in enumerate(rows):
-            request.logits = llm._logits_at(i)
+            request.logits = self._logits_at(i)
         seconds = time.perf_counter() - started
         self.steps += 1
         self.busy_s += seconds
         for request in rows:
             request.compute_s += seconds / len(rows)
+
+    def _logits_at(self, row: int) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.ctx.ctx, row)
+        return np.ctypeslib.as_array(pointer, shape=(self.llm._n_vocab,)).copy()
 
     def _sample(self, request: Request) -> int | None:
         """Pick the request's next token from its logits; None when the request ended (it has left)."""
@@ -326,7 +353,7 @@ class Scheduler:
     def _release(self, request: Request) -> None:
         if request in self.active:
             self.active.remove(request)
-            self.llm.llama._ctx.kv_cache_seq_rm(request.seq, 0, -1)
+            self.ctx.kv_cache_seq_rm(request.seq, 0, -1)
             self.free_seqs.append(request.seq)
             if request.group is not None:
                 request.group.members -= 1
