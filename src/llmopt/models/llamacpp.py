@@ -7,7 +7,8 @@ logprobs without `logits_all` (which would slow prefill), and stop strings. The 
 which is how prefix caches across interleaved prompts plug in.
 
 Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2,
-&parallel=8 (sequences decoded together, continuous batching: llamacpp_batch.py; 1 = one call at a time).
+&parallel=8 (sequences decoded together, continuous batching: llamacpp_batch.py; 1 = one call at a time),
+&n_batch=512 (prompt tokens per llama_decode).
 A pack may name the quantization llama.cpp runs it from by default (the embedded SmolLM2 runs from an f16 copy
 of its Q4_1 file: see bench/RESULTS.md, "Engines"); ?quant=shipped runs the shipped file as it is.
 
@@ -334,4 +335,5 @@ def load(spec: ModelSpec) -> LlamaCppLLM:
         path, name = requantized(path, quant), f"{name}@{quant.lower()}"
     return LlamaCppLLM(path, name, n_ctx=spec.number("n_ctx", DEFAULT_N_CTX, 16, 2**20),
                        n_threads=spec.number("n_threads", None, 1, 1024),
+                       n_batch=spec.number("n_batch", 512, 1, 2**16),
                        parallel=spec.number("parallel", DEFAULT_PARALLEL, 1, 256))
