@@ -5,8 +5,9 @@
     .venv/bin/python bench/batching.py qa                      # an `eval qa` sweep on HotpotQA, embedded model
     .venv/bin/python bench/batching.py report                  # the markdown for bench/RESULTS.md
 
-Arms: `one` is the llama.cpp engine with ?parallel=1 (today's behaviour before batching: one sequence per step,
-one question at a time); `batched` is the default engine (?parallel=8: continuous batching).
+Arms: `one` is the llama.cpp engine with ?parallel=1 (the default: one sequence per step, one question at a time);
+`batched` is the same engine with ?parallel=8 (continuous batching). The 2026-12-03 results were measured while
+8 was the default, so their specs read `default` for the batched arms.
 
 - spider: bench/spider_ids.json (100 questions), strategy fewshot-sc (n=5, T=0.7, DAIL selection k=5, one repair),
   example pool = the other databases' dev questions. The arms advance alternately, CHUNK questions at a time,
@@ -37,8 +38,8 @@ OUT = HERE / "results" / "batching"
 SUMMARY = HERE / "results" / "batching.json"
 CHUNK = 5
 SPIDER_MODEL = "qwen2.5-coder-1.5b"
-SPIDER_ARMS = {"one": ("?parallel=1", 1), "batched": ("", 1), "batched-q8": ("?quant=q8_0", 1)}
-QA_ARMS = {"one": ("default?parallel=1", 1), "batched": ("default", 8)}
+SPIDER_ARMS = {"one": ("?parallel=1", 1), "batched": ("?parallel=8", 1), "batched-q8": ("?quant=q8_0&parallel=8", 1)}
+QA_ARMS = {"one": ("default?parallel=1", 1), "batched": ("default?parallel=8", 8)}
 QA_GRID = [dict(strategies=["rag"], k=[3]), dict(strategies=["drag"], k=[3], m=[2])]
 
 

@@ -14,9 +14,9 @@
 A re-run skips every (configuration, question) already in results.jsonl, so a crash or Ctrl-C loses at most the
 questions in flight; decoding is seeded, so the predictions and metrics come out the same. `concurrency`
 questions are answered at once where the engine batches or overlaps calls (llama.cpp's continuous batching with
-?parallel= above 1, the default; HTTP servers); other local engines answer one at a time. Batched answers are
-not bit-identical from run to run (which calls share a step changes llama.cpp's rounding, see README "Batched
-local inference"); `MODEL?parallel=1` answers one call at a time, reproducibly.
+?parallel= above 1; HTTP servers); other local engines answer one at a time. Batched answers are not
+bit-identical from run to run (which calls share a step changes llama.cpp's rounding, see README "Batched local
+inference"); the default `?parallel=1` answers one call at a time, reproducibly.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ logprobs without `logits_all` (which would slow prefill), and stop strings. The 
 which is how prefix caches across interleaved prompts plug in.
 
 Options: ?quant=q8_0 (re-quantize once, cached under LLMOPT_HOME/models/quant/), &n_ctx=8192, &n_threads=2,
-&parallel=8 (sequences decoded together, continuous batching: llamacpp_batch.py; 1 = one call at a time),
+&parallel=8 (sequences decoded together, continuous batching: llamacpp_batch.py; default 1, one at a time),
 &n_batch=512 (prompt tokens per llama_decode).
 A pack may name the quantization llama.cpp runs it from by default (the embedded SmolLM2 runs from an f16 copy
 of its Q4_1 file: see bench/RESULTS.md, "Engines"); ?quant=shipped runs the shipped file as it is.
@@ -36,7 +36,11 @@ from .packs import PACKS, check_gguf_header, resolve_gguf
 from .spec import ModelSpec
 
 DEFAULT_N_CTX = 8192
-DEFAULT_PARALLEL = 8  # sequences per decode step (bench/RESULTS.md, "batching"); 1: one call at a time
+# sequences per decode step. 1 (one call at a time) by default: on the 2-core AVX2 machine the workloads
+# gained only 5-16% at 8 (prefill-bound RAG, Q4_K_M kernels that do not batch), batched answers are not
+# bit-reproducible, and interleaved questions lose the staging context's prefix reuse; f16 decoding gains 2.5x
+# (bench/RESULTS.md, "batching"), so ?parallel=8 is one option away.
+DEFAULT_PARALLEL = 1
 
 
 def engine_logs() -> bool:

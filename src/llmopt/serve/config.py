@@ -45,8 +45,8 @@ class Limits(BaseModel):
     max_n: int = Field(10, ge=0, description="most IterDRAG iterations (n)")
     max_samples: int = Field(16, ge=1, description="most sampled answers per question (samples)")
     max_body_bytes: int = Field(262_144, ge=1024, description="largest request body, bytes (413 above)")
-    max_concurrent: int = Field(8, ge=1, description="requests answered at once (llama.cpp decodes them in one "
-                                "batch, up to its ?parallel= slots; an engine that does not batch takes them in turn)")
+    max_concurrent: int = Field(8, ge=1, description="requests answered at once (llama.cpp with ?parallel=N "
+                                "decodes them in one batch; an engine that does not batch takes them in turn)")
     max_queue: int = Field(32, ge=0, description="requests waiting for a slot; more get 429")
     timeout_s: float = Field(300.0, gt=0, le=86_400, allow_inf_nan=False,
                              description="per-request limit, queue time included (504 after), seconds")
