@@ -77,6 +77,28 @@ def test_samples_are_counted_and_stop_at_the_budget(retriever):
     assert any("stopped sampling after 2 of 3" in n for n in capped.budget.notes)
 
 
+def test_samples_run_side_by_side_on_a_batching_model(retriever):
+    """Without a context budget, a model that answers several calls at once gets the samples together; with one,
+    samples stay sequential (each share depends on what the previous ones spent)."""
+    import threading
+
+    together = threading.Barrier(3, timeout=30)  # breaks (failing the test) unless the three calls overlap
+
+    class Batching(FakeLLM):
+        thread_safe, batch_width = True, 3
+
+        def _complete(self, prompt, params):
+            together.wait()
+            return super()._complete(prompt, params)
+
+    llm = Batching(lambda prompt, params: ["Lisbon", "Porto", "Lisbon"][params.seed])
+    answer = ask("Where?", llm=llm, retriever=retriever, strategy="rag", k=2, samples=3)
+    assert answer.answer == "Lisbon" and [c.answer for c in answer.candidates] == ["Lisbon", "Porto", "Lisbon"]
+    reference = ask("Where?", llm=FakeLLM(["Lisbon", "Porto", "Lisbon"]), retriever=retriever, strategy="rag", k=2,
+                    samples=3)
+    assert answer.usage.calls == 3 and answer.budget.used == reference.budget.used
+
+
 def test_settings_are_validated_with_the_fix_named(retriever, pool_file):
     with pytest.raises(ConfigError, match="unknown strategy 'dragg'; strategies: none, rag, drag, iterdrag"):
         ask("q", llm=FakeLLM(), retriever=retriever, strategy="dragg")

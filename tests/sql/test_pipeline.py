@@ -141,3 +141,34 @@ def test_memo_llm_computes_a_repeated_call_once(gold_llm):
     assert again.text == first.text and again.prompt_tokens == first.prompt_tokens and again is not first
     assert len(gold_llm.calls) == 2 and memo.hits == 1 and other_seed.text == first.text
     assert memo.model_id == gold_llm.model_id and memo.context_length == gold_llm.context_length
+
+
+def test_self_consistency_candidates_run_side_by_side_on_a_batching_model(bookshop, pool):
+    """A model that answers several calls at once (thread_safe, batch_width) gets every candidate at once; the
+    vote, the order of candidates and calls, and the usage are those of the one-at-a-time run, and the question
+    is charged the longest candidate's latency, not the sum."""
+    import threading
+
+    replies = {0: " title FROM books WHERE price > 31", 1: " count(*) FROM books", 2: " count(book_id) FROM books",
+               3: " nope", 4: " count(title) FROM books"}
+    together = threading.Barrier(5, timeout=30)  # breaks (failing the test) unless all five calls overlap
+
+    class Batching(FakeLLM):
+        thread_safe, batch_width = True, 5
+
+        def _complete(self, prompt, params):
+            together.wait()
+            return super()._complete(prompt, params)
+
+    cfg = SQLConfig(strategy="fewshot-sc", samples=5, temperature=0.8, preliminary=False, repairs=0,
+                    embedder="lexical")
+    batched = TextToSQL(cfg, pool, Batching(lambda prompt, params: replies[params.seed], seconds_per_token=0.01))
+    answer = batched.ask("How many books are there?", bookshop)
+    alone = TextToSQL(cfg, pool, FakeLLM(lambda prompt, params: replies[params.seed], seconds_per_token=0.01))
+    reference = alone.ask("How many books are there?", bookshop)
+    assert answer.sql == reference.sql == "SELECT count(*) FROM books"
+    assert [c.votes for c in answer.candidates] == [c.votes for c in reference.candidates] == [1, 3, 3, 0, 3]
+    assert [c.seed for c in answer.candidates] == [0, 1, 2, 3, 4] and answer.usage.calls == 5
+    assert answer.usage.latency_s == pytest.approx(reference.usage.latency_s)
+    assert answer.latency_s < answer.usage.latency_s  # the longest candidate, not the five added up
+    assert reference.latency_s >= reference.usage.latency_s
