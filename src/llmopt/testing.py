@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from .models.fake import FakeLLM
+from .models.fake import BatchingFakeLLM, FakeLLM
 
-__all__ = ["FakeLLM", "make_tiny_llama", "tiny_tokenizer"]
+__all__ = ["BatchingFakeLLM", "FakeLLM", "make_tiny_llama", "tiny_tokenizer"]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"

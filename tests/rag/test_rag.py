@@ -6,7 +6,7 @@ from llmopt.errors import ConfigError
 from llmopt.rag.api import Asker, ask
 from llmopt.rag.budget import ContextBudgetError
 from llmopt.rag.config import AskConfig
-from llmopt.testing import FakeLLM
+from llmopt.testing import BatchingFakeLLM, FakeLLM
 
 
 def test_none_answers_without_retrieval(retriever):
@@ -80,18 +80,8 @@ def test_samples_are_counted_and_stop_at_the_budget(retriever):
 def test_samples_run_side_by_side_on_a_batching_model(retriever):
     """Without a context budget, a model that answers several calls at once gets the samples together; with one,
     samples stay sequential (each share depends on what the previous ones spent)."""
-    import threading
-
-    together = threading.Barrier(3, timeout=30)  # breaks (failing the test) unless the three calls overlap
-
-    class Batching(FakeLLM):
-        thread_safe, batch_width = True, 3
-
-        def _complete(self, prompt, params):
-            together.wait()
-            return super()._complete(prompt, params)
-
-    llm = Batching(lambda prompt, params: ["Lisbon", "Porto", "Lisbon"][params.seed])
+    # the fake's barrier breaks (failing the test) unless the three calls overlap
+    llm = BatchingFakeLLM(lambda prompt, params: ["Lisbon", "Porto", "Lisbon"][params.seed], width=3, together=3)
     answer = ask("Where?", llm=llm, retriever=retriever, strategy="rag", k=2, samples=3)
     assert answer.answer == "Lisbon" and [c.answer for c in answer.candidates] == ["Lisbon", "Porto", "Lisbon"]
     reference = ask("Where?", llm=FakeLLM(["Lisbon", "Porto", "Lisbon"]), retriever=retriever, strategy="rag", k=2,

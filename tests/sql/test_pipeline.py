@@ -6,7 +6,7 @@ from llmopt.sql.examples import ExamplePool
 from llmopt.sql.pipeline import MemoLLM, TextToSQL, ask
 from llmopt.sql.prompts import PREFILL
 from llmopt.sql.spider import spider_examples
-from llmopt.testing import FakeLLM
+from llmopt.testing import BatchingFakeLLM, FakeLLM
 
 
 @pytest.fixture
@@ -147,22 +147,14 @@ def test_self_consistency_candidates_run_side_by_side_on_a_batching_model(booksh
     """A model that answers several calls at once (thread_safe, batch_width) gets every candidate at once; the
     vote, the order of candidates and calls, and the usage are those of the one-at-a-time run, and the question
     is charged the longest candidate's latency, not the sum."""
-    import threading
-
     replies = {0: " title FROM books WHERE price > 31", 1: " count(*) FROM books", 2: " count(book_id) FROM books",
                3: " nope", 4: " count(title) FROM books"}
-    together = threading.Barrier(5, timeout=30)  # breaks (failing the test) unless all five calls overlap
-
-    class Batching(FakeLLM):
-        thread_safe, batch_width = True, 5
-
-        def _complete(self, prompt, params):
-            together.wait()
-            return super()._complete(prompt, params)
-
     cfg = SQLConfig(strategy="fewshot-sc", samples=5, temperature=0.8, preliminary=False, repairs=0,
                     embedder="lexical")
-    batched = TextToSQL(cfg, pool, Batching(lambda prompt, params: replies[params.seed], seconds_per_token=0.01))
+    # the fake's barrier breaks (failing the test) unless all five calls overlap
+    batching = BatchingFakeLLM(lambda prompt, params: replies[params.seed], width=5, together=5,
+                               seconds_per_token=0.01)
+    batched = TextToSQL(cfg, pool, batching)
     answer = batched.ask("How many books are there?", bookshop)
     alone = TextToSQL(cfg, pool, FakeLLM(lambda prompt, params: replies[params.seed], seconds_per_token=0.01))
     reference = alone.ask("How many books are there?", bookshop)

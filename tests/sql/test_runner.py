@@ -7,7 +7,7 @@ from llmopt.sql.config import SQLConfig
 from llmopt.sql.examples import ExamplePool, SQLExample
 from llmopt.sql.runner import evaluate_spider, evaluate_tasks, summarize
 from llmopt.sql.spider import load_spider, spider_examples
-from llmopt.testing import FakeLLM
+from llmopt.testing import BatchingFakeLLM, FakeLLM
 
 
 def test_eval_writes_results_summary_and_report(demo, gold_llm, tmp_path):
@@ -46,15 +46,15 @@ def test_questions_answered_side_by_side_store_the_same_results(demo, gold_llm, 
     """On a model that answers several calls at once, `concurrency` questions run together; every result is stored
     once with the same score, the progress count reaches the total, and the setting does not block a resume."""
     one = evaluate_spider(demo, out=tmp_path / "one", strategy="zero", llm=gold_llm, limit=6)
-    gold_llm.__class__ = type("Batching", (type(gold_llm),), {"thread_safe": True, "batch_width": 4})
+    batching = BatchingFakeLLM(gold_llm.script, name="gold", width=4)
     seen = []
-    together = evaluate_spider(demo, out=tmp_path / "together", strategy="zero", llm=gold_llm, limit=6,
+    together = evaluate_spider(demo, out=tmp_path / "together", strategy="zero", llm=batching, limit=6,
                                concurrency=3, on_result=lambda record, done, total: seen.append((done, total)))
     assert together["execution_accuracy"] == one["execution_accuracy"] and together["count"] == 6
     assert sorted(d for d, _ in seen) == list(range(1, 7)) and {t for _, t in seen} == {6}
     records = [json.loads(line) for line in (tmp_path / "together" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in records) == [f"dev-{i:04d}" for i in range(6)]
-    evaluate_spider(demo, out=tmp_path / "together", strategy="zero", llm=gold_llm, limit=6, concurrency=1)
+    evaluate_spider(demo, out=tmp_path / "together", strategy="zero", llm=batching, limit=6, concurrency=1)
 
 
 def test_one_failing_question_does_not_stop_the_batch(demo, gold, tmp_path):

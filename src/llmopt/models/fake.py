@@ -118,3 +118,27 @@ SCRIPTS: dict[str, Script] = {
 def load(spec: ModelSpec) -> FakeLLM:
     script = SCRIPTS.get(spec.name, (spec.name,))
     return FakeLLM(script, name=spec.name, context_length=spec.number("n_ctx", 8192, 1, 2**24))
+
+
+class BatchingFakeLLM(FakeLLM):
+    """A fake that answers `width` calls at once, as a batching engine does (thread_safe, batch_width). With
+    `together`, each call waits until that many calls overlap (a barrier that breaks after 30 s), so a test fails
+    unless its caller really runs the calls side by side."""
+
+    thread_safe = True
+
+    def __init__(self, script: Script = ("ok",), *, width: int, together: int | None = None, **kwargs: Any):
+        import threading
+
+        super().__init__(script, **kwargs)
+        self._width = width
+        self._together = threading.Barrier(together, timeout=30) if together else None
+
+    @property
+    def batch_width(self) -> int:
+        return self._width
+
+    def _complete(self, prompt: str, params: GenParams) -> Generation:
+        if self._together is not None:
+            self._together.wait()
+        return super()._complete(prompt, params)

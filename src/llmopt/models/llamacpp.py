@@ -31,7 +31,7 @@ from ..errors import BackendError, ModelSpecError
 from ..paths import models_dir
 from ..types import Generation
 from .base import LLM, GenParams, Message, Prepare, common_prefix_length
-from .llamacpp_batch import Request, collect, first_stop
+from .llamacpp_batch import Request, collect, first_stop, read_logits
 from .packs import PACKS, check_gguf_header, resolve_gguf
 from .spec import ModelSpec
 
@@ -219,14 +219,7 @@ class LlamaCppLLM(LLM):
         return cached, logits
 
     def _logits(self) -> np.ndarray:
-        return self._logits_at(-1)
-
-    def _logits_at(self, row: int) -> np.ndarray:
-        """The logits of one output row of the last llama_decode (-1: the last)."""
-        import llama_cpp
-
-        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, row)
-        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
+        return read_logits(self.llama.ctx, -1, self._n_vocab)
 
     @staticmethod
     def _pick(logits: np.ndarray, params: GenParams, rng: np.random.Generator) -> int:

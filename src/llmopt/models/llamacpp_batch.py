@@ -293,18 +293,12 @@ class Scheduler:
                 request.events.put(error)
             return
         for i, request in enumerate(rows):
-            request.logits = self._logits_at(i)
+            request.logits = read_logits(self.ctx.ctx, i, llm._n_vocab)
         seconds = time.perf_counter() - started
         self.steps += 1
         self.busy_s += seconds
         for request in rows:
             request.compute_s += seconds / len(rows)
-
-    def _logits_at(self, row: int) -> np.ndarray:
-        import llama_cpp
-
-        pointer = llama_cpp.llama_get_logits_ith(self.ctx.ctx, row)
-        return np.ctypeslib.as_array(pointer, shape=(self.llm._n_vocab,)).copy()
 
     def _sample(self, request: Request) -> int | None:
         """Pick the request's next token from its logits; None when the request ended (it has left)."""
@@ -359,6 +353,14 @@ class Scheduler:
                 request.group.members -= 1
         if request.cancelled:
             request.events.put(_DONE)
+
+
+def read_logits(ctx: Any, row: int, n_vocab: int) -> np.ndarray:
+    """A copy of the logits of one output row of a context's last llama_decode (-1: the last row)."""
+    import llama_cpp
+
+    pointer = llama_cpp.llama_get_logits_ith(ctx, row)
+    return np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
