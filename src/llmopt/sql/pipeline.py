@@ -152,7 +152,8 @@ class TextToSQL:
             wall = time.perf_counter() - begun
             return candidate, own, sum(g.latency_s for g in own) + max(0.0, wall - self._clock.model_wall_s)
 
-        if wanted > 1 and width(self.llm) > 1:
+        side_by_side = wanted > 1 and width(self.llm) > 1
+        if side_by_side:
             results = in_threads(one, range(wanted), width(self.llm))
         else:
             results = [one(0)]
@@ -160,7 +161,6 @@ class TextToSQL:
                 results.append(one(len(results)))
         for _, own, _ in results:
             calls.extend(own)
-        side_by_side = wanted > 1 and width(self.llm) > 1
         charged = [c for _, _, c in results]
         return [c for c, _, _ in results], (max(charged) if side_by_side else sum(charged))
 
