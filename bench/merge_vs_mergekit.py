@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "bench" / "merge_configs"
 RESULTS = ROOT / "bench" / "results"
 METHODS = ["linear", "slerp", "task_arithmetic", "ties", "breadcrumbs", "model_stock", "dare_ties", "dare_linear",
-           "passthrough"]
-RANDOM = {"dare_ties", "dare_linear"}
+           "passthrough", "della", "della_linear", "breadcrumbs_ties", "sce", "nuslerp", "multislerp", "karcher",
+           "nearswap", "arcee_fusion"]
+RANDOM = {"dare_ties", "dare_linear", "della", "della_linear"}
 TOLERANCE = 1e-5
 NOISE = 0.05  # perturbation std, relative to each tensor's std: enough to take SLERP off its linear fallback
 

@@ -9,6 +9,7 @@ resolved for the tensor at hand.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,8 +73,6 @@ class MergeMethod:
 
 
 _METHODS: dict[str, MergeMethod] = {}
-_MODULES = ("linear", "slerp", "task_arithmetic", "ties", "dare", "breadcrumbs", "della", "model_stock",
-            "passthrough")
 
 
 def register(method: MergeMethod) -> MergeMethod:
@@ -89,8 +88,8 @@ _loaded = False
 def _load() -> None:
     global _loaded
     if not _loaded:  # importing one method module directly must not hide the others
-        for module in _MODULES:
-            importlib.import_module(f"{__name__}.{module}")
+        for info in pkgutil.iter_modules(__path__):  # a new method is one file in this folder
+            importlib.import_module(f"{__name__}.{info.name}")
         _loaded = True
 
 
