@@ -46,6 +46,8 @@ class MergeMethod:
     base: Literal["required", "optional", "ignored"] = "ignored"
     min_inputs: int = 1
     max_inputs: int | None = None
+    min_non_base: int = 0  # inputs other than the base (mergekit's min/max_non_base)
+    max_non_base: int | None = None
     randomized: bool = False
     work_factor: float = 2.0  # peak working memory, in multiples of one input tensor, beyond the inputs
     writes: Literal["none", "first", "base", "all"] = "all"  # inputs `apply` overwrites (merging in place)
@@ -70,6 +72,12 @@ class MergeMethod:
         if self.max_inputs is not None and n_inputs > self.max_inputs:
             what = f"exactly {self.max_inputs}" if self.max_inputs == self.min_inputs else f"at most {self.max_inputs}"
             raise ConfigError(f"{self.name} takes {what} input model(s){where} (base included), got {n_inputs}")
+        others = n_inputs - int(has_base and self.base != "ignored")
+        if others < self.min_non_base or (self.max_non_base is not None and others > self.max_non_base):
+            low, high = self.min_non_base, self.max_non_base
+            what = (f"exactly {low}" if low == high else f"at least {low}" if high is None
+                    else f"{low} to {high}")
+            raise ConfigError(f"{self.name} takes {what} model(s) besides the base model{where}, got {others}")
 
 
 _METHODS: dict[str, MergeMethod] = {}
