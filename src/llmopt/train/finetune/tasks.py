@@ -35,7 +35,7 @@ class Task:
     name: str
     train: Path
     eval: Path
-    metric: str  # the task metric the lab reports: "f1" or "execution_accuracy"
+    metric: str  # the task metric the lab reports: "f1", "em" or "execution_accuracy"
     max_tokens: int = 32  # answer length that fits every gold answer of the task
 
     def eval_rows(self) -> list[dict]:
@@ -44,7 +44,8 @@ class Task:
     def score(self, predictions: list[str], rows: list[dict]) -> Score:
         if self.metric == "execution_accuracy":
             return execution_accuracy(predictions, rows)
-        return answer_scores(predictions, [[r["answer"]] for r in rows], ("f1",))["f1"]
+        metric = self.metric if self.metric in ("em", "f1") else "f1"
+        return answer_scores(predictions, [[r["answer"]] for r in rows], (metric,))[metric]
 
 
 def _sites(rng: random.Random, cities: list[str]) -> list[tuple]:
