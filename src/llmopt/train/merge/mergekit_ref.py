@@ -67,6 +67,24 @@ def run_mergekit(python: Path, jobs: list[dict], timeout: float = 600) -> list[d
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+_MOE_DRIVER = r"""
+import sys, yaml
+from mergekit.merge import MergeOptions
+from mergekit.moe.config import MoEMergeConfig
+from mergekit.scripts.moe import build
+config = MoEMergeConfig.model_validate(yaml.safe_load(open(sys.argv[1])))
+build(config, sys.argv[2], MergeOptions(device="cpu", random_seed=0, copy_tokenizer=True, quiet=True))
+"""
+
+
+def run_mergekit_moe(python: Path, config: Path, out: Path, timeout: float = 600) -> None:
+    """Assemble a mixture of experts with mergekit-moe (its `build`, on the CPU) from a config file into out."""
+    done = subprocess.run([str(python), "-c", _MOE_DRIVER, str(config), str(out)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if done.returncode != 0:
+        raise RuntimeError(f"mergekit-moe failed: {done.stderr.strip()[-2000:]}")
+
+
 def load_tensors(folder: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a safetensors model folder."""
     from safetensors.torch import load_file
