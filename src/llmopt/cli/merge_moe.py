@@ -17,6 +17,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random gate modes and of experts' noise_scale."),
         max_shard_size: str = typer.Option("5GB", "--max-shard-size", help="Largest output shard, e.g. 2GB."),
+        threads: int = typer.Option(1, "--threads", help="torch threads for the gates' forward pass over the "
+                                                         "prompts (short prompts: one is usually fastest)."),
         copy_tokenizer: bool = typer.Option(True, "--copy-tokenizer/--no-copy-tokenizer",
                                             help="Copy the base model's tokenizer files into the output."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -32,7 +34,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, completed=done, total=total, description=name[-40:])
 
             result = run_moe(config, out_dir, overwrite=overwrite, seed=seed, max_shard_size=max_shard_size,
-                             copy_tokenizer=copy_tokenizer, progress=advance)
+                             copy_tokenizer=copy_tokenizer, threads=threads, progress=advance)
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {warning}", highlight=False)
         if json_out:

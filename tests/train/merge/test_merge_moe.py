@@ -82,6 +82,8 @@ def test_experts_equal_to_the_base_reproduce_it_exactly(models, tmp_path):
     config = {"base_model": models["l0"], "gate_mode": "random", "experts": [{"source_model": models["l0"]}] * 3}
     result = run_moe(config, tmp_path / "mixtral")
     assert any("same model" in w for w in result.warnings)
+    noisy = {**config, "experts": [{"source_model": models["l0"]}, {"source_model": models["l0"], "noise_scale": 0.01}]}
+    assert not run_moe(noisy, tmp_path / "noisy").warnings  # noise makes the copies different experts
     model, tokenizer = load(tmp_path / "mixtral")
     assert torch.allclose(logits(model, tokenizer, "the cat sat"), logits(base, tokenizer, "the cat sat"), atol=1e-5)
     # Qwen2-MoE adds a shared expert: residual_scale 0 silences it, and the same identity holds

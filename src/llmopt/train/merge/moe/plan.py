@@ -84,7 +84,7 @@ def plan_moe(config: MoEConfiguration, *, max_shard_size: int, base_dir: Path | 
     plan = MoEPlan(config, arch, models, base, tensors)
     plan.shards = _assign_shards(tensors, max_shard_size)
     plan.out_config = arch.out_config(base.config, len(config.experts), config.experts_per_token, config.dtype)
-    if len({str(e.source_model) for e in config.experts}) == 1 and len(config.experts) > 1:
+    if len({(str(e.source_model), e.noise_scale, e.residual_scale) for e in config.experts}) == 1 < len(config.experts):
         plan.warnings.append("every expert is the same model: the MoE computes what that model does, at more "
                              "cost, until it is trained further")
     return plan
