@@ -148,6 +148,21 @@ def test_dtype_and_shards(models, tmp_path):
     assert model.dtype == torch.bfloat16 and json.loads((tmp_path / "moe" / "config.json").read_text())["dtype"] == "bfloat16"
 
 
+def test_hidden_gates_of_a_bfloat16_base(tmp_path):
+    """The forward pass runs in the checkpoint's dtype; the output keeps it."""
+    from llmopt.testing import make_tiny_llama
+
+    for name in ("b0", "b1"):
+        make_tiny_llama(tmp_path / name, seed=len(name), dtype="bfloat16")
+    config = {"base_model": str(tmp_path / "b0"), "experts": [
+        {"source_model": str(tmp_path / "b0"), "positive_prompts": WORDS},
+        {"source_model": str(tmp_path / "b1"), "positive_prompts": NUMBERS}]}
+    run_moe(config, tmp_path / "moe")
+    model, _ = load(tmp_path / "moe")
+    gate = model.model.layers[0].mlp.gate.weight
+    assert model.dtype == torch.bfloat16 and torch.allclose(gate.detach().float().norm(dim=1), torch.ones(2), atol=1e-2)
+
+
 @pytest.mark.parametrize("change, error, message", [
     (lambda c, m: c["experts"][1].update(source_model=m["q1"]), InputError,
      "expert 1 (.*) is a qwen2 model but the base model .* is llama; every expert must share"),

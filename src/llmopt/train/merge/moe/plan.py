@@ -6,11 +6,12 @@ expert's MLP from its model), converted to the output dtype, or a router gate co
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ....errors import ConfigError, InputError
-from ..io import DTYPE_CODES, TensorSlot, shard_names
+from ..io import TensorSlot, shard_names
 from ..models import ModelInfo, is_embedding, load_model
 from .arch import MLP_PARTS, OutputArchitecture, choose_architecture
 from .config import Expert, MoEConfiguration
@@ -54,17 +55,11 @@ class MoEPlan:
 
     @property
     def parameters(self) -> int:
-        return sum(t.slot.nbytes // _itemsize(t.dtype) for t in self.tensors)
+        return sum(math.prod(t.shape) for t in self.tensors)
 
     @property
     def bytes(self) -> int:
         return sum(t.slot.nbytes for t in self.tensors)
-
-
-def _itemsize(code: str) -> int:
-    from ..io import SAFETENSORS_DTYPES
-
-    return SAFETENSORS_DTYPES[code].itemsize
 
 
 def plan_moe(config: MoEConfiguration, *, max_shard_size: int, base_dir: Path | None = None) -> MoEPlan:
@@ -140,7 +135,7 @@ def _tensors(config: MoEConfiguration, arch: OutputArchitecture, models: dict[st
         return OutTensor(name, info.shape, dtype or info.dtype, (model.key, source), expert, part == "down_proj")
 
     hidden = int(base.config["hidden_size"])
-    gate_dtype = dtype or DTYPE_CODES[base.tensors[base.layers[0][f"mlp.{MLP_PARTS[0]}.weight"]].torch_dtype]
+    gate_dtype = dtype or base.tensors[base.layers[0][f"mlp.{MLP_PARTS[0]}.weight"]].dtype
     before = [copy(n, base, n) for n in base.others if is_embedding(n)]
     after = [copy(n, base, n) for n in base.others if not is_embedding(n)]
     layers: list[OutTensor] = []

@@ -1,7 +1,8 @@
 """What the base model makes of the experts' prompts: the I/O half of prompt gates (the math is in gates.py).
 
 "hidden" modes run the base model forward on the CPU, one prompt at a time (no padding, so no position or
-mask subtleties), in float32; "cheap_embed" reads only the embedding matrix.
+mask subtleties), in the checkpoint's own dtype (a bfloat16 model is not doubled in memory); "cheap_embed"
+reads only the embedding matrix.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _load_model(folder: Path):
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype="auto")
     except Exception as exc:
         raise InputError(f"cannot load the base model {folder} with transformers for gate_mode hidden "
                          f"({' '.join(str(exc).split())[:160]}); use gate_mode: cheap_embed or random") from None

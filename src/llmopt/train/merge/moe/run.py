@@ -2,7 +2,7 @@
 into shards in a hidden work folder that becomes the output folder only when complete.
 
 Peak memory is one tensor at a time plus the gates, except in the hidden gate modes, which hold the base model
-(float32) while they run its forward pass over the prompts, and free it before any tensor is written.
+while they run its forward pass over the prompts, and free it before any tensor is written.
 """
 
 from __future__ import annotations
