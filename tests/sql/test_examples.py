@@ -93,3 +93,94 @@ def test_default_embedder_matches_meaning_where_words_differ():
     lexical = ExamplePool(items, embedder="lexical").select(question, identifiers={"pupils"}, k=3)
     assert semantic[0].example.question == "How many students are there?"
     assert lexical[0].example.question != "How many students are there?"
+
+
+# -- examples that do not mislead: masked demonstrations, same-database choice --------------------------------------
+FLIGHT_EXAMPLES = [
+    ("How many flights arrive in Aberdeen?",
+     "SELECT count(*) FROM flights AS T1 JOIN airports AS T2 ON T1.DestAirport = T2.AirportCode "
+     "WHERE T2.City = 'Aberdeen '"),
+    ("What are the names of airlines in the USA with flights from airport APG?",
+     "SELECT DISTINCT T1.Airline FROM airlines AS T1 JOIN flights AS T2 ON T1.uid = T2.Airline "
+     "WHERE T1.Country = 'USA' AND T2.SourceAirport = ' APG'"),
+    ("Which pilot has the most years of service?", "SELECT pilot_name FROM pilots ORDER BY years_of_service DESC "
+                                                    "LIMIT 1"),
+    ("List the airport name and country abbrev of every airport, by city.",
+     "SELECT AirportName, CountryAbbrev FROM airports ORDER BY City"),
+]
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return {w.lower() for w in re.findall(r"\w+", text)}
+
+
+@pytest.mark.parametrize("question,query", FLIGHT_EXAMPLES)
+def test_masked_examples_carry_no_identifier_of_their_own_database(flights, question, query):
+    from llmopt.sql.examples import mask_example
+    from llmopt.sql.linking import natural_name
+    from llmopt.sql.schema import read_schema
+
+    schema = read_schema(flights)
+    identifiers = {t.name for t in schema.tables} | {c.name for t in schema.tables for c in t.columns}
+    masked = mask_example(SQLExample(question, query, "flights"), identifiers)
+    words = {w for n in identifiers for w in natural_name(n).split()} - {"of", "in"}  # "airport" of AirportCode
+    plurals = words | {w + "s" for w in words}
+    for text in (masked.question, masked.query):
+        assert not {n.lower() for n in identifiers} & _words(text), text
+        assert not plurals & _words(text), text
+    # the stored values the example names are masked too
+    for value in ("Aberdeen", "USA", "APG"):
+        assert value.lower() not in masked.question.lower() + masked.query.lower()
+    # the query's shape survives: only names and values changed
+    assert skeleton(masked.query) == skeleton(query)
+
+
+def test_masking_is_consistent_between_question_and_query():
+    from llmopt.sql.examples import mask_example
+
+    masked = mask_example(SQLExample("How many singers are from France?",
+                                     "SELECT count(*) FROM singer WHERE country = 'France'", "concert"))
+    assert masked.question == "How many table_a are from value_a?"
+    assert masked.query == "SELECT count(*) FROM table_a WHERE column_a = 'value_a'"
+    like = mask_example(SQLExample("Songs with 'Hey' in the name?",
+                                   "SELECT name FROM song WHERE lower(name) LIKE '%hey%'", "x"))
+    assert like.query == "SELECT column_a FROM table_a WHERE lower(column_a) LIKE '%value_a%'"  # lower() stays
+
+
+def test_the_prompt_shows_masked_examples_of_other_databases_only(bookshop):
+    from llmopt.sql.config import SQLConfig
+    from llmopt.sql.pipeline import TextToSQL
+    from llmopt.testing import FakeLLM
+
+    pool = ExamplePool([SQLExample(q, s, "flights") for q, s in FLIGHT_EXAMPLES]
+                       + [SQLExample("How many books are there?", "SELECT count(*) FROM books", "bookshop")],
+                       embedder="lexical", schema_identifiers=lambda db: {"flights", "airports", "airlines"})
+    llm = FakeLLM([" count(*) FROM authors"])
+    cfg = SQLConfig(strategy="fewshot", shots=5, preliminary=False, embedder="lexical", example_masking=True,
+                    examples_same_db="prefer")
+    answer = TextToSQL(cfg, pool, llm).ask("How many authors are there?", bookshop)
+    prompt = llm.calls[-1][0]
+    assert "masked (table_a, column_a, 'value_a')" in prompt
+    assert not {"flights", "airports", "airlines", "pilots", "aberdeen"} & _words(prompt)
+    assert "SELECT count(*) FROM books;" in prompt  # the database's own example is shown as it is, first
+    assert answer.examples[0].example.db_id == "bookshop"
+    assert answer.examples[1].example.question in {q for q, _ in FLIGHT_EXAMPLES}  # the record keeps the original
+
+
+def test_same_database_modes():
+    pool = ExamplePool([SQLExample("How many books are there?", "SELECT count(*) FROM books", "shop"),
+                        SQLExample("How many singers are there?", "SELECT count(*) FROM singer", "concert"),
+                        SQLExample("How many books are there in total?", "SELECT count(*) FROM books", "shop")],
+                       embedder="lexical")
+
+    def dbs(mode, **kw):
+        return [e.example.db_id for e in pool.select("How many authors are there?", identifiers=set(), k=3,
+                                                      db_id="shop", same_db=mode, **kw)]
+
+    assert sorted(dbs("any")) == ["concert", "shop", "shop"]
+    assert dbs("prefer") == ["shop", "shop", "concert"] and dbs("only") == ["shop", "shop"]
+    assert dbs("exclude") == ["concert"] and dbs("only", exclude_db="shop") == []
+    with pytest.raises(InputError, match="prefer"):
+        dbs("sometimes")

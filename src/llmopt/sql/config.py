@@ -41,6 +41,27 @@ class SQLConfig(BaseModel):
                                                 "with a similar skeleton (one extra call per question).")
     skeleton_threshold: float = Field(0.85, ge=0.0, le=1.0, description="DAIL-SQL's skeleton-similarity "
                                                                          "threshold.")
+    schema_linking: Literal["none", "embed", "embed+model"] = Field(
+        "none", description="Prompt with the tables and columns the question needs: none (the whole schema), embed "
+        "(question phrases matched to names and grounded values by `embedder`, plus foreign-key paths and keys), "
+        "embed+model (+ one call asking the model which tables it needs).")
+    link_tables: int = Field(4, ge=1, le=100, description="Schema linking: tables kept by score (before the "
+                                                         "foreign-key paths between them are added).")
+    link_columns: int = Field(8, ge=1, le=500, description="Schema linking: columns kept per table by score (its "
+                                                          "primary and foreign keys are kept besides).")
+    value_grounding: bool = Field(False, description="Match the question's literals to values stored in the "
+                                  "database (an index built once per database, case/whitespace-insensitive and "
+                                  "fuzzy) and show the matches as candidate filters with the exact stored value.")
+    example_masking: bool = Field(False, description="Show examples from other databases with their tables, "
+                                  "columns and values rewritten to placeholders (table_a, column_a, 'value_a'), "
+                                  "so the model copies the pattern, not another database's names.")
+    examples_same_db: Literal["any", "prefer", "only", "exclude"] = Field(
+        "any", description="Examples from the asked database itself (when the pool has some): any (ranked like the "
+        "others), prefer (first), only, exclude. Evaluation always keeps the question's database out.")
+    selection: Literal["vote", "vote+check"] = Field(
+        "vote", description="How a candidate is chosen: vote (by result set) or vote+check (only candidates that "
+        "use linked tables/columns and the grounded spelling of values vote; ties go to the model's likelihood; "
+        "repairs restate the linked schema).")
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False,
                              description="Time limit per query execution, seconds (a finite number above 0).")
     display_rows: int = Field(DISPLAY_ROWS, ge=1, description="Rows shown to a person.")
@@ -69,6 +90,16 @@ class SQLConfig(BaseModel):
         parts.append(f"r={self.repairs}")
         if self.reasoning:
             parts.append("reasoning")
+        if self.schema_linking != "none":
+            parts.append(f"link={self.schema_linking}({self.link_tables},{self.link_columns})")
+        if self.value_grounding:
+            parts.append("values")
+        if self.uses_examples and self.example_masking:
+            parts.append("masked")
+        if self.uses_examples and self.examples_same_db != "any":
+            parts.append(f"same-db={self.examples_same_db}")
+        if self.selection != "vote":
+            parts.append(self.selection)
         return " ".join(parts) + f" {self.model}"
 
 

@@ -13,16 +13,17 @@ import json
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .tokens import skeleton, tokenize
+from .tokens import skeleton, token_spans, tokenize
 
 SKELETON_THRESHOLD = 0.85  # DAIL-SQL's tau for query (skeleton) similarity
+SAME_DB_MODES: tuple[str, ...] = ("any", "prefer", "only", "exclude")
 
 
 @dataclass
@@ -140,8 +141,13 @@ class ExamplePool:
     """A pool of question/SQL pairs and DAIL-SQL selection over it. Pool embeddings are computed once."""
 
     def __init__(self, examples: Sequence[SQLExample], *, embedder: str = "default",
-                 skeleton_threshold: float = SKELETON_THRESHOLD):
+                 skeleton_threshold: float = SKELETON_THRESHOLD,
+                 schema_identifiers: Callable[[str], set[str]] | None = None):
+        """schema_identifiers(db_id): the names of an example's database, when its schema can be read: masking
+        then hides every one of them from the shown question, not only those its query uses."""
         self.examples = list(examples)
+        self._schema_identifiers = schema_identifiers
+        self._identifiers: dict[str, set[str]] = {}
         self.embedder_spec = embedder
         self.skeleton_threshold = skeleton_threshold
         self._embedder = None
@@ -156,6 +162,14 @@ class ExamplePool:
             self._embedder = get_question_embedder(self.embedder_spec)
         return np.asarray(self._embedder.embed(texts), dtype=np.float32)
 
+    def identifiers(self, db_id: str) -> set[str]:
+        """The names of database `db_id` (empty when the pool cannot read its schema)."""
+        if self._schema_identifiers is None or not db_id:
+            return set()
+        if db_id not in self._identifiers:
+            self._identifiers[db_id] = set(self._schema_identifiers(db_id))
+        return self._identifiers[db_id]
+
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
             masked = [mask_question(e.question, sql_identifiers(e.query)) for e in self.examples]
@@ -163,9 +177,16 @@ class ExamplePool:
         return self._vectors
 
     def select(self, question: str, *, identifiers: set[str], k: int, preliminary_sql: str | None = None,
-               exclude_db: str | None = None) -> list[SelectedExample]:
-        """The k examples DAIL-SQL would show for this question (never from the database `exclude_db`)."""
+               exclude_db: str | None = None, db_id: str | None = None,
+               same_db: str = "any") -> list[SelectedExample]:
+        """The k examples DAIL-SQL would show for this question (never from the database `exclude_db`).
+        same_db says what to do with examples from the asked database `db_id`: any (rank them like the others),
+        prefer (first), only (nothing else), exclude (never)."""
+        if same_db not in SAME_DB_MODES:
+            raise InputError(f"unknown same-database mode '{same_db}'; use one of {', '.join(SAME_DB_MODES)}")
         allowed = [i for i, e in enumerate(self.examples) if not exclude_db or e.db_id != exclude_db]
+        if db_id and same_db in ("only", "exclude"):
+            allowed = [i for i in allowed if (self.examples[i].db_id == db_id) == (same_db == "only")]
         if k <= 0 or not allowed:
             return []
         masked = mask_question(question, identifiers)
@@ -179,4 +200,99 @@ class ExamplePool:
                      if preliminary_sql else {})
         # DAIL: examples whose skeleton is close to the preliminary query first, each group by question similarity
         ranked.sort(key=lambda i: 0 if query_sim.get(i, 0.0) >= self.skeleton_threshold else 1)
+        if db_id and same_db == "prefer":  # the user's own examples on this database first, each group as above
+            ranked.sort(key=lambda i: self.examples[i].db_id != db_id)
         return [SelectedExample(self.examples[i], question_sim[i], query_sim.get(i)) for i in ranked[:k]]
+
+
+# -- masking the shown examples ---------------------------------------------------------------------------------
+def _letters(n: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa: placeholder suffixes that no digit-bearing alias (T1) collides with."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(97 + r) + out
+    return out
+
+
+def _is_alias(tokens: list, i: int) -> bool:
+    """A name right after AS, or right after a table name in FROM/JOIN (`FROM singer s`), or T1-style."""
+    kind, text = tokens[i][0]
+    if re.fullmatch(r"[Tt]\d+", text):
+        return True
+    previous = tokens[i - 1][0] if i else None
+    if previous and previous.text == "as":
+        return True
+    before = tokens[i - 2][0] if i >= 2 else None
+    return bool(previous and previous.kind == "name" and before and before.text in ("from", "join", ","))
+
+
+def mask_example(example: SQLExample, db_identifiers: set[str] | frozenset[str] = frozenset()) -> SQLExample:
+    """The example with its database's names and values rewritten to placeholders, in the query and in the
+    question alike: tables -> table_a, table_b, ...; columns -> column_a, ...; string values -> 'value_a', ... .
+    Aliases (T1), functions, numbers and the query's shape stay. Question words that name any other identifier of
+    the example's database (`db_identifiers`, when its schema is known) become <mask>. The model sees the pattern
+    of the answer, not another database's names to copy."""
+    spans = token_spans(example.query)
+    aliases = {spans[i][0].text.lower() for i in range(len(spans))
+               if spans[i][0].kind == "name" and _is_alias(spans, i)}
+    mapping: dict[str, str] = {}  # lower-cased original -> placeholder
+    spelled: dict[str, str] = {}  # lower-cased original -> as the query writes it (camelCase splits into words)
+    values: dict[str, str] = {}
+    counts = {"table": 0, "column": 0}
+    pieces, last = [], 0
+    for i, (token, start, end) in enumerate(spans):
+        replacement = None
+        if token.kind == "string":
+            text = token.text[1:-1].replace("''", "'")
+            core = text.strip("%")
+            key = core.lower()
+            if key not in values:
+                values[key] = f"value_{_letters(len(values))}"
+            replacement = "'" + text.replace(core, values[key], 1).replace("'", "''") + "'" if core else None
+        elif token.kind == "name" and token.text.lower() not in aliases:
+            following = spans[i + 1][0].text if i + 1 < len(spans) else ""
+            if following == "(":  # a function call: lower(), strftime()
+                continue
+            previous = spans[i - 1][0].text if i else ""
+            kind = "table" if previous in ("from", "join") else "column"
+            key = token.text.lower()
+            if key not in mapping:
+                mapping[key], spelled[key] = f"{kind}_{_letters(counts[kind])}", token.text
+                counts[kind] += 1
+            replacement = mapping[key]
+        if replacement is not None:
+            pieces += [example.query[last:start], replacement]
+            last = end
+    pieces.append(example.query[last:])
+    question = _mask_question_names(example.question, {spelled[k]: v for k, v in mapping.items()}, values,
+                                    db_identifiers)
+    return SQLExample(question, "".join(pieces), example.db_id)
+
+
+def _variants(name: str) -> list[str]:
+    """How a question may write an identifier: its natural words, singular or plural."""
+    natural = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ").lower().strip()
+    forms = {natural, name.lower()}
+    forms |= {f[:-1] for f in forms if f.endswith("s") and len(f) > 3}  # the table "airports" is asked "airport"
+    forms |= {f + "s" for f in list(forms)} | {f + "es" for f in list(forms)}
+    forms |= {f[:-1] + "ies" for f in list(forms) if f.endswith("y")}
+    return sorted((f for f in forms if len(f) >= 2), key=len, reverse=True)
+
+
+def _mask_question_names(question: str, mapping: dict[str, str], values: dict[str, str],
+                         db_identifiers: set[str] | frozenset[str]) -> str:
+    # values first, then whole names (longest first), then single words of names ("song" of song_name) and the
+    # rest of the database's names, which say which domain the example is from
+    named = [(r"(?<!\w)" + r"\s+".join(map(re.escape, value.split())) + r"(?!\w)", placeholder)
+             for value, placeholder in values.items() if value.strip()]  # stored 'Aberdeen ' is asked "Aberdeen"
+    named += [(r"\b" + re.escape(v) + r"\b", placeholder) for name, placeholder in mapping.items()
+              for v in _variants(name)]
+    named.sort(key=lambda item: -len(item[0]))
+    parts = _name_parts(set(mapping) | set(db_identifiers))
+    words = [(r"\b" + re.escape(p) + r"(?:e?s)?\b", "<mask>") for p in sorted(parts, key=len, reverse=True)
+             if " " not in p]
+    for pattern, placeholder in named + words:
+        question = re.sub(pattern, placeholder, question, flags=re.I)
+    return question

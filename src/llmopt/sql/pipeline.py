@@ -4,9 +4,10 @@
     answer = asker.ask("How many singers are there?", "concert_singer.sqlite")
     answer.sql, answer.rows, answer.usage
 
-One question runs: (preliminary zero-shot query for DAIL selection) -> example selection -> N candidates (the
-greedy one first, then samples at temperature with seeds seed+1, ...) -> each candidate executed on the
-read-only database and repaired with its error message up to `repairs` rounds -> vote by result set.
+One question runs: (value grounding -> schema linking) -> (preliminary zero-shot query for DAIL selection) ->
+example selection (masked) -> N candidates (the greedy one first, then samples at temperature with seeds seed+1,
+...) -> each candidate executed on the read-only database and repaired with its error message up to `repairs`
+rounds -> vote by result set (vote+check: among candidates that keep to the linked schema and grounded values).
 The answer's usage sums every model call it made.
 """
 
@@ -23,13 +24,17 @@ from ..errors import ConfigError
 from ..models.base import LLM
 from ..types import Generation, Usage, sum_usage
 from .config import SQLConfig
-from .examples import ExamplePool, SelectedExample
+from .examples import ExamplePool, SelectedExample, get_question_embedder, mask_example
+from .grounding import ValueIndex, ValueMatch, filters_text, load_value_index, ungrounded_literals
+from .linking import (MODEL_PREFILL, SchemaLink, link_schema, linked_schema, model_link_messages, outside_link,
+                      parse_model_tables, schema_items, schema_summary, score_schema)
 from .prompts import PREFILL, STOP_DIRECT, build_messages, extract_sql, repair_messages
 from .safe import SafeDatabase, try_execute
-from .schema import read_schema
-from .vote import result_key, vote
+from .schema import DatabaseSchema, read_schema
+from .vote import result_key, vote, vote_checked
 
 RAW_TEXT_CHARS = 2000  # model text kept per candidate, for debugging a wrong query
+MODEL_LINK_TOKENS = 64  # the model pass names a few tables
 
 
 @dataclass
@@ -46,6 +51,8 @@ class Candidate:
     result_key: str | None = None
     votes: int = 0
     chosen: bool = False
+    violations: list[str] = field(default_factory=list)  # vote+check: unlinked names, ungrounded values
+    logprob: float | None = None  # mean token logprob of its last generation (vote+check, when the engine gives it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +74,8 @@ class SQLAnswer:
     model: str = ""
     wall_s: float = 0.0  # wall time of this call to ask()
     latency_s: float = 0.0  # what answering costs standalone: model-call latencies + the pipeline's own time
+    link: SchemaLink | None = None  # schema linking's tables and columns (None: the whole schema was shown)
+    grounded: list[ValueMatch] = field(default_factory=list)  # value grounding's matches
 
     @property
     def ok(self) -> bool:
@@ -78,7 +87,19 @@ class SQLAnswer:
                 "candidates": [c.to_dict() for c in self.candidates],
                 "examples": [e.to_dict() for e in self.examples], "preliminary_sql": self.preliminary_sql,
                 "strategy": self.strategy, "model": self.model, "wall_s": self.wall_s,
-                "latency_s": self.latency_s}
+                "latency_s": self.latency_s, "link": self.link.to_dict() if self.link else None,
+                "grounded": [m.to_dict() for m in self.grounded]}
+
+
+@dataclass
+class _Context:
+    """What one question's prompts are built from."""
+
+    schema: DatabaseSchema  # the whole schema
+    schema_sql: str  # what the prompt shows: the linked schema, or the whole one
+    hints: str = ""  # grounded values as candidate filters
+    link: SchemaLink | None = None
+    grounded: list[ValueMatch] = field(default_factory=list)
 
 
 class TextToSQL:
@@ -91,7 +112,11 @@ class TextToSQL:
         self.config = config
         self.pool = pool
         self._llm = llm
-        self._schemas: dict[tuple[Path, int], tuple[str, set[str]]] = {}
+        self._schemas: dict[tuple[Path, int], tuple[DatabaseSchema, str, set[str]]] = {}
+        self._values: dict[Path, ValueIndex] = {}
+        self._item_vectors: dict[tuple[Path, int], Any] = {}
+        self._embedder = None
+        self._lock = threading.Lock()  # the caches and the embedder, when questions are answered side by side
         self._clock = threading.local()  # model_wall_s: wall seconds inside model calls, per thread, this ask()
 
     @property
@@ -103,10 +128,18 @@ class TextToSQL:
         return self._llm
 
     def schema(self, db: SafeDatabase) -> tuple[str, set[str]]:
+        """The whole schema as the prompt shows it, and its identifiers."""
+        _, schema_sql, identifiers = self._schema(db)
+        return schema_sql, identifiers
+
+    def database_schema(self, db: SafeDatabase) -> DatabaseSchema:
+        return self._schema(db)[0]
+
+    def _schema(self, db: SafeDatabase) -> tuple[DatabaseSchema, str, set[str]]:
         key = (db.path.resolve(), self.config.sample_values)
         if key not in self._schemas:
             schema = read_schema(db, sample_values=self.config.sample_values)
-            self._schemas[key] = (schema.to_sql(), schema.identifiers())
+            self._schemas[key] = (schema, schema.to_sql(), schema.identifiers())
         return self._schemas[key]
 
     def ask(self, question: str, db_path: str | Path, *, exclude_db: str | None = None,
@@ -118,18 +151,22 @@ class TextToSQL:
         self._clock.model_wall_s = 0.0
         cfg = self.config
         with SafeDatabase(db_path, timeout_s=cfg.timeout_s, deadline=deadline) as db:
-            schema_sql, identifiers = self.schema(db)
+            _, identifiers = self.schema(db)
             calls: list[Generation] = []
-            preliminary, examples = self._examples(question, schema_sql, identifiers, exclude_db, db, calls)
-            messages = self._fit(build_messages(schema_sql, question, examples, cfg.reasoning), examples,
-                                 schema_sql, question)
+            context = self._context(db, question, calls)
+            preliminary, examples = self._examples(question, context, identifiers, exclude_db, calls)
+            shown = self._shown(examples, context.schema.db_id)
+            messages = self._fit(shown, lambda chosen: build_messages(
+                context.schema_sql, question, chosen, cfg.reasoning, context.hints, self._masks(chosen)))
+            examples = examples[:len(shown)]
             before = (time.perf_counter() - started, self._clock.model_wall_s, sum(g.latency_s for g in calls))
             block_started = time.perf_counter()
-            candidates, charged = self._candidates(db, messages, calls, deadline)
+            candidates, charged = self._candidates(db, messages, calls, deadline, context)
             block_wall = time.perf_counter() - block_started
-            winner = self._vote(candidates)
+            winner = self._select(candidates, context)
             answer = self._answer(db, question, candidates, winner, calls)
         answer.examples, answer.preliminary_sql = examples, preliminary
+        answer.link, answer.grounded = context.link, context.grounded
         answer.wall_s = time.perf_counter() - started
         # a memoized call (MemoLLM) takes no wall time here but is still charged its original latency; candidates
         # answered side by side take the longest one's time
@@ -139,7 +176,7 @@ class TextToSQL:
         return answer
 
     def _candidates(self, db: SafeDatabase, messages, calls: list[Generation],
-                    deadline: float | None) -> tuple[list[Candidate], float]:
+                    deadline: float | None, context: _Context) -> tuple[list[Candidate], float]:
         """The candidates, and the latency they are charged: side by side when the model answers several calls at
         once (every candidate starts; repairs stop at the deadline), else one after another until the deadline."""
         wanted = self.config.candidates
@@ -148,7 +185,7 @@ class TextToSQL:
             own: list[Generation] = []
             self._clock.model_wall_s = 0.0
             begun = time.perf_counter()
-            candidate = self._candidate(db, messages, index, own)
+            candidate = self._candidate(db, messages, index, own, context)
             wall = time.perf_counter() - begun
             return candidate, own, sum(g.latency_s for g in own) + max(0.0, wall - self._clock.model_wall_s)
 
@@ -165,41 +202,114 @@ class TextToSQL:
         return [c for c, _, _ in results], (max(charged) if side_by_side else sum(charged))
 
     # -- steps ----------------------------------------------------------------------------------------------
-    def _examples(self, question, schema_sql, identifiers, exclude_db, db, calls):
+    def _context(self, db: SafeDatabase, question: str, calls: list[Generation]) -> _Context:
+        """Value grounding, then schema linking (grounded columns count as linked): what the prompt shows."""
+        cfg = self.config
+        schema, schema_sql, _ = self._schema(db)
+        context = _Context(schema, schema_sql)
+        if cfg.value_grounding:
+            from .grounding import ground_values
+
+            context.grounded = ground_values(question, self._value_index(db, schema))
+            context.hints = filters_text(context.grounded)
+        if cfg.schema_linking != "none":
+            context.link = self._link(db, schema, question, context.grounded, calls)
+            context.schema_sql = linked_schema(schema, context.link).to_sql()
+        return context
+
+    def _value_index(self, db: SafeDatabase, schema: DatabaseSchema) -> ValueIndex:
+        path = db.path.resolve()
+        with self._lock:
+            if path not in self._values:
+                self._values[path] = load_value_index(db, schema)
+            return self._values[path]
+
+    def _embed(self, texts: list[str]):
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = get_question_embedder(self.config.embedder)
+            return self._embedder.embed(texts)
+
+    def _link(self, db: SafeDatabase, schema: DatabaseSchema, question: str, grounded: list[ValueMatch],
+              calls: list[Generation]) -> SchemaLink:
+        cfg = self.config
+        key = (db.path.resolve(), self.config.sample_values)
+        if key not in self._item_vectors:
+            vectors = self._embed([text for _, _, text in schema_items(schema)])
+            with self._lock:
+                self._item_vectors[key] = vectors
+        scores = score_schema(schema, question, self._embed, item_vectors=self._item_vectors[key],
+                              valued=[(m.table, m.column) for m in grounded])
+        extra: list[str] = []  # tables linked whatever their score
+        if cfg.schema_linking == "embed+model":
+            prompt = self.llm.apply_chat_template(model_link_messages(schema, question)) + MODEL_PREFILL
+            gen = self._call(prompt, max_tokens=MODEL_LINK_TOKENS, temperature=0.0, seed=cfg.seed, stop=("]",))
+            calls.append(gen)
+            extra = parse_model_tables(gen.text, schema)
+        held = list(dict.fromkeys(m.table for m in grounded))  # a value the question names is filtered on
+        link = link_schema(schema, scores, tables=cfg.link_tables, columns=cfg.link_columns,
+                           extra_tables=extra + held)
+        link.model_tables = extra
+        return link
+
+    def _examples(self, question: str, context: _Context, identifiers, exclude_db, calls):
         cfg = self.config
         if not cfg.uses_examples:
             return None, []
         preliminary = None
         if cfg.preliminary:
-            gen = self._generate(build_messages(schema_sql, question, (), False), 0.0, cfg.seed, False)
+            gen = self._generate(build_messages(context.schema_sql, question, (), False, context.hints), 0.0,
+                                 cfg.seed, False)
             calls.append(gen)
             preliminary = extract_sql(gen.text, prefilled=True)
         examples = self.pool.select(question, identifiers=identifiers, k=cfg.shots, preliminary_sql=preliminary,
-                                    exclude_db=exclude_db)
+                                    exclude_db=exclude_db, db_id=context.schema.db_id,
+                                    same_db=cfg.examples_same_db)
         return preliminary, examples
 
-    def _fit(self, messages, examples: list[SelectedExample], schema_sql: str, question: str):
+    def _shown(self, examples: list[SelectedExample], db_id: str) -> list[SelectedExample]:
+        """The examples as the prompt shows them: with example_masking, those from other databases masked."""
+        if not self.config.example_masking:
+            return list(examples)
+        return [e if e.example.db_id and e.example.db_id == db_id else
+                replace(e, example=mask_example(e.example, self.pool.identifiers(e.example.db_id)))
+                for e in examples]
+
+    def _masks(self, shown: list[SelectedExample]) -> bool:
+        return self.config.example_masking and bool(shown)
+
+    def _fit(self, examples: list[SelectedExample], build):
         """Drop the least similar examples while the prompt and the answer would overflow the context."""
         budget = self.llm.context_length - self._max_tokens()
+        messages = build(examples)
         while examples and self.llm.count_tokens(self._prompt(messages, self.config.reasoning)) > budget:
             examples.pop()
-            messages = build_messages(schema_sql, question, examples, self.config.reasoning)
+            messages = build(examples)
         return messages
 
-    def _candidate(self, db: SafeDatabase, messages, index: int, calls: list[Generation]) -> Candidate:
+    def _checks(self) -> bool:
+        return self.config.selection == "vote+check"
+
+    def _candidate(self, db: SafeDatabase, messages, index: int, calls: list[Generation],
+                   context: _Context) -> Candidate:
         cfg = self.config
         temperature = 0.0 if index == 0 else cfg.temperature
         seed = cfg.seed + index
         gen = self._generate(messages, temperature, seed, cfg.reasoning)
         calls.append(gen)
-        candidate = Candidate(extract_sql(gen.text, not cfg.reasoning), temperature, seed, gen.text[:RAW_TEXT_CHARS])
+        candidate = Candidate(extract_sql(gen.text, not cfg.reasoning), temperature, seed, gen.text[:RAW_TEXT_CHARS],
+                              logprob=gen.mean_logprob)
         self._run(db, candidate)
+        # vote+check: the repair turn restates the linked tables and columns
+        summary = schema_summary(linked_schema(context.schema, context.link)) if (
+            self._checks() and context.link) else ""
         while candidate.error and candidate.repairs < cfg.repairs and not _past(db.deadline):
-            gen = self._generate(repair_messages(messages, candidate.sql, candidate.error), temperature, seed,
-                                 cfg.reasoning)
+            gen = self._generate(repair_messages(messages, candidate.sql, candidate.error, summary), temperature,
+                                 seed, cfg.reasoning)
             calls.append(gen)
             candidate.sql = extract_sql(gen.text, not cfg.reasoning)
             candidate.text = gen.text[:RAW_TEXT_CHARS]
+            candidate.logprob = gen.mean_logprob
             candidate.repairs += 1
             self._run(db, candidate)
         return candidate
@@ -213,12 +323,26 @@ class TextToSQL:
             candidate.row_count = len(outcome.result.rows)
             candidate.result_key = result_key(outcome.result.rows)
 
+    def _select(self, candidates: list[Candidate], context: _Context) -> int:
+        if not self._checks():
+            return self._vote(candidates)
+        for candidate in candidates:
+            candidate.violations = check_candidate(candidate.sql, context.schema, context.link, context.grounded)
+        winner, votes = vote_checked([c.result_key for c in candidates], [not c.violations for c in candidates],
+                                     [c.logprob for c in candidates])
+        return self._crown(candidates, winner, votes)
+
     def _vote(self, candidates: list[Candidate]) -> int:
         winner, votes = vote([c.result_key for c in candidates])
+        return self._crown(candidates, winner, votes)
+
+    def _crown(self, candidates: list[Candidate], winner: int | None, votes: list[int]) -> int:
         for candidate, count in zip(candidates, votes):
             candidate.votes = count
-        if winner is None:  # no comparable result: the first query that ran at all, else the greedy one's error
-            winner = next((i for i, c in enumerate(candidates) if not c.error), 0)
+        if winner is None:  # no comparable result: the first query that ran at all (and passed the check, if
+            # one did), else the greedy one's error
+            ran = [i for i, c in enumerate(candidates) if not c.error]
+            winner = next((i for i in ran if not candidates[i].violations), ran[0] if ran else 0)
         candidates[winner].chosen = True
         return winner
 
@@ -245,12 +369,28 @@ class TextToSQL:
         return self.llm.apply_chat_template(messages) + ("" if reasoning else PREFILL)
 
     def _generate(self, messages, temperature: float, seed: int, reasoning: bool) -> Generation:
+        extra = {"logprobs": True} if self._checks() and getattr(self.llm, "supports_logprobs", False) else {}
+        return self._call(self._prompt(messages, reasoning), max_tokens=self._max_tokens(), temperature=temperature,
+                          seed=seed, stop=() if reasoning else STOP_DIRECT, **extra)
+
+    def _call(self, prompt: str, **params: Any) -> Generation:
         started = time.perf_counter()
         try:
-            return self.llm.generate(self._prompt(messages, reasoning), max_tokens=self._max_tokens(),
-                                     temperature=temperature, seed=seed, stop=() if reasoning else STOP_DIRECT)
+            return self.llm.generate(prompt, **params)
         finally:  # per thread: candidates answered side by side each keep their own clock
             self._clock.model_wall_s = getattr(self._clock, "model_wall_s", 0.0) + time.perf_counter() - started
+
+
+def check_candidate(sql: str, schema: DatabaseSchema, link: SchemaLink | None,
+                    grounded: list[ValueMatch]) -> list[str]:
+    """Why a candidate should not be chosen: schema names outside the link, and values the question names that it
+    spells otherwise than the database stores them. An empty list passes."""
+    if not sql:
+        return ["no query"]
+    problems = [f"{name} is not in the linked schema" for name in outside_link(sql, schema, link)] if link else []
+    problems += [f"'{value}' is not a stored value (grounding found the stored spelling)"
+                 for value in ungrounded_literals(sql, grounded)]
+    return problems
 
 
 def _past(deadline: float | None) -> bool:

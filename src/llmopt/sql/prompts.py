@@ -26,11 +26,20 @@ PREFILL = "```sql\nSELECT"
 STOP_DIRECT = ("```", ";")  # the fence closes the answer; a semicolon ends the one statement we run
 
 
+MASKED_EXAMPLES = ("/* Examples of questions and the SQL that answers them, from other databases; their tables, "
+                   "columns and values are masked (table_a, column_a, 'value_a'): follow the pattern, and use only "
+                   "the names of the schema above: */")
+REPAIR_SCHEMA = "Use only these tables and columns:\n{schema}"
+
+
 def user_message(schema_sql: str, question: str, examples: Sequence[SelectedExample] = (),
-                 reasoning: bool = False) -> str:
+                 reasoning: bool = False, hints: str = "", masked: bool = False) -> str:
     parts = ["/* Database schema (SQLite): */", schema_sql, ""]
+    if hints:
+        parts += [hints, ""]
     if examples:
-        parts.append("/* Examples of questions and the SQL that answers them, from other databases: */")
+        parts.append(MASKED_EXAMPLES if masked else
+                     "/* Examples of questions and the SQL that answers them, from other databases: */")
         for selected in examples:
             parts += [f"/* Question: {selected.example.question} */", selected.example.query.rstrip(";") + ";", ""]
     parts += [f"/* {INSTRUCTIONS}{' ' + REASONING if reasoning else ''} */", f"/* Question: {question} */"]
@@ -38,15 +47,18 @@ def user_message(schema_sql: str, question: str, examples: Sequence[SelectedExam
 
 
 def build_messages(schema_sql: str, question: str, examples: Sequence[SelectedExample] = (),
-                   reasoning: bool = False) -> list[dict[str, str]]:
+                   reasoning: bool = False, hints: str = "", masked: bool = False) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": user_message(schema_sql, question, examples, reasoning)}]
+            {"role": "user", "content": user_message(schema_sql, question, examples, reasoning, hints, masked)}]
 
 
-def repair_messages(messages: list[dict[str, str]], failed_sql: str, error: str) -> list[dict[str, str]]:
-    """The conversation with the failed query and its error appended: the self-correction turn."""
+def repair_messages(messages: list[dict[str, str]], failed_sql: str, error: str,
+                    schema_summary: str = "") -> list[dict[str, str]]:
+    """The conversation with the failed query and its error appended: the self-correction turn (restating the
+    linked tables and columns when the prompt showed a linked schema)."""
+    turn = REPAIR.format(error=error) + ("\n" + REPAIR_SCHEMA.format(schema=schema_summary) if schema_summary else "")
     return messages + [{"role": "assistant", "content": f"```sql\n{failed_sql}\n```"},
-                       {"role": "user", "content": REPAIR.format(error=error)}]
+                       {"role": "user", "content": turn}]
 
 
 _STATEMENT_START = re.compile(r"\s*(select|with|values|insert|update|delete|drop|create|alter|attach|detach|"

@@ -48,9 +48,31 @@ def eval_sections(summary: dict, records: list[dict]) -> list[Section]:
                     + (f"; {summary['gold_errors']} gold queries failed and were left out" if summary["gold_errors"]
                        else ""))
     sections = [Section("Execution accuracy", summary_text, [overview, hardness])]
+    grounding_table = linking_table(summary)
+    if grounding_table is not None:
+        sections.append(Section("Schema linking and value grounding", "", [grounding_table]))
     if wrong:
         sections.append(Section("Errors and wrong answers", "", [errors, examples] if errors.rows else [examples]))
     return sections
+
+
+def linking_table(summary: dict) -> Table | None:
+    """Link recall and grounding hit rate, when the configuration linked or grounded (None otherwise)."""
+    rows = []
+    link = summary.get("link_recall")
+    if link:
+        rows += [["link recall, gold tables %", _pct(link["tables"]), link["count"]],
+                 ["link recall, gold columns %", _pct(link["columns"]), link["count"]],
+                 ["questions with every gold table linked %", _pct(link["all_tables"]), link["count"]]]
+    grounding = summary.get("grounding_hit_rate")
+    if grounding:
+        rows.append(["grounding hit rate, gold literals %", _pct(grounding["rate"]),
+                     f"{grounding['found']}/{grounding['literals']} literals"])
+    if not rows:
+        return None
+    return Table(["measure", "value", "over"], rows, "Schema linking keeps the gold query's tables and columns "
+                 "(recall, per question then averaged); value grounding finds the gold query's string literals "
+                 "among the values it shows the model.")
 
 
 def paired_table(runs: dict[str, list[dict]], baseline: str) -> Table:

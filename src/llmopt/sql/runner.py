@@ -2,7 +2,8 @@
 
     out/config.json     the settings (a rerun with different settings into the same folder is refused)
     out/results.jsonl   one record per question, appended as each finishes (a crash loses at most one)
-    out/summary.json    {"count", "execution_accuracy", "execution_accuracy_ci", "by_hardness", "usage", ...}
+    out/summary.json    {"count", "execution_accuracy", "execution_accuracy_ci", "by_hardness", "usage",
+                         "link_recall" (schema linking), "grounding_hit_rate" (value grounding), ...}
     out/report.md       (+ report.html, report.json) tables by hardness, latency, cost and the errors
 
 The example pool never holds questions from the database being asked about: every pool item carries its
@@ -32,7 +33,9 @@ from .examples import ExamplePool, load_examples
 from .hardness import LEVELS
 from .pipeline import SQLAnswer, TextToSQL
 from .safe import SafeDatabase
-from .spider import SQLTask, load_spider, spider_examples
+from .grounding import grounding_hits
+from .linking import link_recall
+from .spider import SQLTask, database_path, load_spider, spider_examples
 
 # settings that change no result: a resumed run may change them
 _COSMETIC = {"display_rows", "concurrency"}
@@ -52,8 +55,23 @@ def evaluate_spider(spider_dir: str | Path, *, out: str | Path, split: str = "de
     pool = None
     if cfg.uses_examples:
         pool_items = load_examples(examples) if examples else spider_examples(spider_dir, split=split)
-        pool = ExamplePool(pool_items, embedder=cfg.embedder, skeleton_threshold=cfg.skeleton_threshold)
+        pool = ExamplePool(pool_items, embedder=cfg.embedder, skeleton_threshold=cfg.skeleton_threshold,
+                           schema_identifiers=_schema_identifiers(spider_dir))
     return evaluate_tasks(tasks, cfg, pool, out, llm=llm, on_result=on_result)
+
+
+def _schema_identifiers(spider_dir: str | Path) -> Callable[[str], set[str]]:
+    """An example's database names, read from the Spider folder when its database is there (for masking)."""
+    from .schema import read_schema
+
+    def identifiers(db_id: str) -> set[str]:
+        path = database_path(Path(spider_dir).expanduser(), db_id)
+        if not path.is_file():
+            return set()
+        schema = read_schema(path, sample_values=0)  # names as written: camelCase splits into words
+        return {t.name for t in schema.tables} | {c.name for t in schema.tables for c in t.columns}
+
+    return identifiers
 
 
 def evaluate_tasks(tasks: Sequence[SQLTask], config: SQLConfig, pool: ExamplePool | None, out: str | Path, *,
@@ -110,6 +128,9 @@ def _claim(out_dir: Path, config: SQLConfig) -> None:
     current = config.model_dump()
     if path.is_file():
         previous = json.loads(path.read_text(encoding="utf-8"))
+        # a setting added since that run is recorded at its default, which is what the run did
+        defaults = {k: f.default for k, f in SQLConfig.model_fields.items()}
+        previous = {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
         changed = sorted(k for k in set(current) | set(previous)
                          if k not in _COSMETIC and current.get(k) != previous.get(k))
         if changed:
@@ -150,6 +171,11 @@ def evaluate_one(asker: TextToSQL, task: SQLTask) -> dict:
     with SafeDatabase(task.db_path, timeout_s=asker.config.timeout_s) as db:
         match = execution_match(db, task.gold_sql, answer.sql, keep_distinct=asker.config.keep_distinct,
                                 row_cap=asker.config.row_cap)
+        if answer.link is not None:
+            record["link_recall"] = link_recall(answer.link, task.gold_sql, asker.database_schema(db))
+    if asker.config.value_grounding:
+        found, literals = grounding_hits(task.gold_sql, answer.grounded)
+        record["grounding"] = {"found": found, "literals": literals}
     record.update(correct=match.match, error=record["error"] or match.error, gold_error=match.gold_error)
     return record
 
@@ -163,8 +189,12 @@ def _answer_fields(answer: SQLAnswer) -> dict:
                       "question_similarity": round(e.question_similarity, 4),
                       "query_similarity": e.query_similarity} for e in answer.examples],
         "candidates": [{"sql": c.sql, "temperature": c.temperature, "seed": c.seed, "error": c.error,
-                        "repairs": c.repairs, "row_count": c.row_count, "votes": c.votes, "chosen": c.chosen}
+                        "repairs": c.repairs, "row_count": c.row_count, "votes": c.votes, "chosen": c.chosen,
+                        **({"violations": c.violations, "logprob": c.logprob} if c.violations or c.logprob
+                           is not None else {})}
                        for c in answer.candidates],
+        **({"link": answer.link.to_dict()} if answer.link is not None else {}),
+        **({"grounded": [m.to_dict() for m in answer.grounded]} if answer.grounded else {}),
     }
 
 
@@ -195,11 +225,37 @@ def summarize(records: list[dict], config: SQLConfig | None = None) -> dict:
         "error_types": dict(Counter(_error_type(r["error"]) for r in scored if r.get("error"))),
         "gold_errors": len(records) - len(scored),
         "models": sorted({r["model"] for r in records if r.get("model")}),
+        "link_recall": _link_recall(records),
+        "grounding_hit_rate": _grounding_rate(records),
     }
     if config is not None:
         summary["strategy"], summary["config"] = config.strategy, config.model_dump()
         summary["label"] = config.describe()
     return summary
+
+
+def _link_recall(records: list[dict]) -> dict | None:
+    """Mean share of the gold query's tables and columns that schema linking kept (None without linking)."""
+    linked = [r["link_recall"] for r in records if r.get("link_recall")]
+    if not linked:
+        return None
+
+    def mean(key: str) -> float | None:
+        values = [v[key] for v in linked if v.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    return {"tables": mean("tables"), "columns": mean("columns"), "count": len(linked),
+            "all_tables": sum(1 for v in linked if v.get("tables") in (None, 1.0)) / len(linked)}
+
+
+def _grounding_rate(records: list[dict]) -> dict | None:
+    """Gold query string literals found among the grounded values, over all questions (None without grounding)."""
+    grounded = [r["grounding"] for r in records if r.get("grounding")]
+    if not grounded:
+        return None
+    found, literals = sum(g["found"] for g in grounded), sum(g["literals"] for g in grounded)
+    return {"rate": found / literals if literals else None, "found": found, "literals": literals,
+            "questions_with_literals": sum(1 for g in grounded if g["literals"])}
 
 
 def _error_type(error: str) -> str:

@@ -51,6 +51,18 @@ def tokenize(sql: str) -> list[Token]:
     return tokens
 
 
+def token_spans(sql: str) -> list[tuple[Token, int, int]]:
+    """The tokens with where each stands in the text: lets a rewrite (example masking) edit names and values of a
+    query without touching its keywords, operators or spacing."""
+    spans = []
+    for match in _TOKEN.finditer(sql):
+        if match.lastgroup == "ws":
+            continue
+        token = tokenize(match.group())
+        spans.append((token[0] if token else Token("other", match.group()), match.start(), match.end()))
+    return spans
+
+
 def skeleton(sql: str) -> list[str]:
     """The query's shape: keywords, operators and punctuation kept; names and values become "_".
 

@@ -41,3 +41,30 @@ def vote(keys: Sequence[str | None]) -> tuple[int | None, list[int]]:
         return None, votes
     best = min(counts, key=lambda k: (-counts[k], first[k]))
     return first[best], votes
+
+
+def vote_checked(keys: Sequence[str | None], passed: Sequence[bool],
+                 likelihood: Sequence[float | None]) -> tuple[int | None, list[int]]:
+    """vote() among the candidates that passed the check (among all when none did); groups with as many votes
+    are told apart by their best member's likelihood (mean token logprob; None ranks last), then by the earliest
+    member, so that without likelihoods this is vote order."""
+    eligible = [k if ok else None for k, ok in zip(keys, passed)]
+    if all(k is None for k in eligible):
+        eligible = list(keys)
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    best_likelihood: dict[str, float] = {}
+    for i, key in enumerate(eligible):
+        if key is None:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, i)
+        value = likelihood[i] if likelihood[i] is not None else float("-inf")
+        best_likelihood[key] = max(best_likelihood.get(key, float("-inf")), value)
+    votes = [counts.get(k, 0) if k is not None else 0 for k in eligible]
+    if not counts:
+        return None, votes
+    best = min(counts, key=lambda k: (-counts[k], -best_likelihood[k], first[k]))
+    winner = max((i for i, k in enumerate(eligible) if k == best),
+                 key=lambda i: (likelihood[i] if likelihood[i] is not None else float("-inf"), -i))
+    return winner, votes
