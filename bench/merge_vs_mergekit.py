@@ -195,13 +195,33 @@ def _exact(ours: Path, theirs: Path, config: Path, models: Path) -> dict:
     result = compare(ours, theirs, tied=True)
     result["pass"] = (result["max_abs_diff"] <= TOLERANCE and not result["only_ours"] and not result["only_theirs"]
                       and not result["shape_mismatch"])
-    if result["max_abs_diff"] > TOLERANCE and config.stem in TRIMMED:
-        result["ties"] = _threshold_ties(ours, theirs, config, models)
+    if result["max_abs_diff"] > TOLERANCE and config.stem in TRIMMED | SAMPLED:
+        check = _threshold_ties if config.stem in TRIMMED else _sampled_thresholds
+        result["ties"] = check(ours, theirs, config, models)
         result["pass_up_to_ties"] = result["ties"]["max_abs_diff_elsewhere"] <= TOLERANCE
     return result
 
 
-TRIMMED = {"ties", "breadcrumbs"}
+TRIMMED = {"ties", "breadcrumbs", "breadcrumbs_ties", "sce"}  # top-k cuts (sce: of the variance across models)
+SAMPLED = {"arcee_fusion"}  # thresholds estimated on a random sample of tensors above this many entries:
+SAMPLE_ABOVE = 1_000_000  # both tools draw the sample, from different generators
+
+
+def _sampled_thresholds(ours: Path, theirs: Path, config: Path, models: Path) -> dict:
+    """Where arcee_fusion outputs differ, is it only in tensors whose threshold both tools estimate on a random
+    sample (so the entries between the two estimates are taken by one tool only)? Same keys as _threshold_ties."""
+    from llmopt.train.merge.mergekit_ref import load_tensors
+
+    a, b = load_tensors(ours), load_tensors(theirs)
+    count, sampled, elsewhere = 0, 0.0, 0.0
+    for name, tensor in a.items():
+        gap = (tensor - b[name]).abs()
+        if tensor.numel() > SAMPLE_ABOVE:
+            count += int(torch.count_nonzero(gap))
+            sampled = max(sampled, _largest(gap))
+        else:
+            elsewhere = max(elsewhere, _largest(gap))
+    return {"entries_at_threshold_ties": count, "max_abs_diff_at_ties": sampled, "max_abs_diff_elsewhere": elsewhere}
 
 
 def _threshold_ties(ours: Path, theirs: Path, config: Path, models: Path) -> dict:
@@ -213,7 +233,8 @@ def _threshold_ties(ours: Path, theirs: Path, config: Path, models: Path) -> dic
 
     spec = yaml.safe_load(config.read_text())
     a, b, base = load_tensors(ours), load_tensors(theirs), load_tensors(models / spec["base_model"])
-    inputs = [(load_tensors(models / m["model"]), m["parameters"]) for m in spec["models"]]
+    inputs = [(load_tensors(models / m["model"]), m.get("parameters") or {}) for m in spec["models"]
+              if m["model"] != spec["base_model"]]
     tied = elsewhere = 0.0
     count = 0
     for name, tensor in a.items():
@@ -221,8 +242,12 @@ def _threshold_ties(ours: Path, theirs: Path, config: Path, models: Path) -> dic
         if not bool(differ.any()):
             continue
         at_threshold = torch.zeros_like(differ)
-        for weights, params in inputs:
-            magnitude = (weights[name] - base[name]).abs().reshape(-1)
+        deltas = [(weights[name] - base[name]).reshape(-1) for weights, _ in inputs]
+        if spec["merge_method"] == "sce":  # one cut, on the variance of the task vectors across models
+            ranked = [(torch.var(torch.stack(deltas), dim=0, unbiased=False), spec.get("parameters") or {})]
+        else:
+            ranked = [(delta.abs(), params) for delta, (_, params) in zip(deltas, inputs)]
+        for magnitude, params in ranked:
             for value in _boundaries(magnitude, spec["merge_method"], params):
                 at_threshold |= magnitude == value
         gap = (tensor - b[name]).abs().reshape(-1)
@@ -238,6 +263,9 @@ def _largest(values: torch.Tensor) -> float:
 
 def _boundaries(magnitude: torch.Tensor, method: str, params: dict) -> list[float]:
     n = magnitude.numel()
+    if method == "sce":
+        k = int(torch.count_nonzero(magnitude) * params.get("select_topk", 1.0))
+        return [torch.kthvalue(magnitude, n - k + 1).values.item()] if 1 <= k < n else []
     if method == "ties":
         k = max(1, int(params["density"] * n))
         return [torch.kthvalue(magnitude, n - k + 1).values.item()]
