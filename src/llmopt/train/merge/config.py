@@ -128,7 +128,8 @@ class MergeConfiguration(_Strict):
     """A mergekit-compatible merge configuration."""
 
     merge_method: str = Field(description="linear, slerp, task_arithmetic, ties, dare_linear, dare_ties, "
-                                          "breadcrumbs, breadcrumbs_ties, della, della_linear, model_stock, passthrough")
+                                          "breadcrumbs, breadcrumbs_ties, della, della_linear, sce, model_stock, nearswap, "
+                                          "arcee_fusion, passthrough")
     models: list[InputModelDefinition] | None = Field(None, description="whole models to merge")
     slices: list[OutputSliceDefinition] | None = Field(None, description="layer ranges, stacked in order")
     base_model: ModelRef | None = Field(None, description="the model task vectors are taken against")
