@@ -129,7 +129,7 @@ class MergeConfiguration(_Strict):
 
     merge_method: str = Field(description="linear, slerp, task_arithmetic, ties, dare_linear, dare_ties, "
                                           "breadcrumbs, breadcrumbs_ties, della, della_linear, sce, model_stock, nearswap, "
-                                          "arcee_fusion, passthrough")
+                                          "arcee_fusion, nuslerp, multislerp, karcher, passthrough")
     models: list[InputModelDefinition] | None = Field(None, description="whole models to merge")
     slices: list[OutputSliceDefinition] | None = Field(None, description="layer ranges, stacked in order")
     base_model: ModelRef | None = Field(None, description="the model task vectors are taken against")
@@ -176,6 +176,9 @@ class MergeConfiguration(_Strict):
         if self.tokenizer_source is not None and self.tokenizer is not None:
             raise ValueError("give either 'tokenizer_source' or a 'tokenizer' block, not both")
         if self.vocabulary_source == "union":
+            if self.tokenizer is not None and "source" not in self.tokenizer.model_fields_set:
+                raise ValueError("a tokenizer block without source means source 'union' (its default, as in "
+                                 "mergekit), and 'union' is not supported; set tokenizer.source: base or a model path")
             raise ValueError("tokenizer source 'union' is not supported; use 'base' or a model path")
         if self.chat_template is not None and self.chat_template != "auto" and "{" not in self.chat_template:
             raise ValueError("chat_template must be 'auto' or the Jinja template text itself")

@@ -319,11 +319,23 @@ def _alignment(config: MergeConfiguration, models: dict[str, ModelInfo], base_di
     rows = {key: _vocab_rows(model) for key, model in models.items()}
     vocabs = {key: read_vocab(model.folder) for key, model in models.items()}
     out_vocab = read_vocab(folder)
-    limit = next((rows[k] for k, m in models.items() if m.folder == folder), None)
-    if limit is not None:  # tokens past the source model's embedding rows have no embedding anywhere
-        out_vocab = {token: i for token, i in out_vocab.items() if i < limit}
+    source_key = next((k for k, m in models.items() if m.folder == folder), None)
+    if source_key is not None:
+        _check_source_fits(source_key, out_vocab, rows[source_key])
     pad = config.tokenizer.pad_to_multiple_of if config.tokenizer else None
     return build_alignment(out_vocab, vocabs, rows, pad)
+
+
+def _check_source_fits(key: str, vocab: dict[str, int], rows: int) -> None:
+    """The output tokenizer is the source model's, copied as it is: refuse one whose token ids run past that
+    model's embedding rows (the merged model could not embed them; mergekit strips such tokens from its base)."""
+    beyond = sorted((i, token) for token, i in vocab.items() if i >= rows)
+    if beyond:
+        tokens = ", ".join(repr(token) for _, token in beyond[:3]) + (", ..." if len(beyond) > 3 else "")
+        raise InputError(f"{key}: its tokenizer has {max(vocab.values()) + 1} token ids but its embedding only "
+                         f"{rows} rows, so {len(beyond)} tokens ({tokens}) would have no embedding in the merge; "
+                         f"pick as tokenizer_source a model whose tokenizer fits its embedding rows, or resize "
+                         f"{key}'s embeddings to {max(vocab.values()) + 1} rows")
 
 
 def _vocab_rows(model: ModelInfo) -> int:
@@ -331,8 +343,14 @@ def _vocab_rows(model: ModelInfo) -> int:
         shape = model.tensors[name].shape
         if _is_vocab(model, shape):
             return shape[0]
-    raise InputError(f"{model.key}: no embedding matrix with {model.vocab_size} rows (config vocab_size) found; "
-                     "tokenizer_source needs one")
+    found = ", ".join(f"{name} has {model.tensors[name].shape[0]} rows" for name in model.others
+                      if is_embedding(name) and model.tensors[name].shape)
+    if model.vocab_size is None:
+        raise InputError(f"{model.key}: config.json has no vocab_size, so its embedding rows ({found or 'none found'}) "
+                         "cannot be matched to its tokenizer; add vocab_size to its config.json")
+    raise InputError(f"{model.key}: config.json says vocab_size {model.vocab_size} but no embedding has that many "
+                     f"rows ({found or 'no embedding found'}); set vocab_size in its config.json to the embedding's "
+                     "row count")
 
 
 def _assign_shards(tasks: list[TensorTask], max_shard_size: int) -> list[ShardPlan]:

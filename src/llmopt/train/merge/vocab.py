@@ -39,8 +39,11 @@ def read_vocab(folder: Path) -> dict[str, int]:
 
         return dict(AutoTokenizer.from_pretrained(folder).get_vocab())
     except Exception as exc:
-        raise InputError(f"cannot read the tokenizer of {folder} ({exc}); tokenizer_source needs every model's "
-                         "tokenizer files") from None
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise InputError(f"{folder}: cannot read its tokenizer ({reason}); tokenizer_source re-indexes every "
+                         "model's embeddings by token, so copy the tokenizer files of the model it was fine-tuned "
+                         "from (tokenizer.json, tokenizer_config.json) into that folder, or drop tokenizer_source "
+                         "if the models share one vocabulary") from None
 
 
 @dataclass(frozen=True)
