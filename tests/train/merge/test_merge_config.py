@@ -28,7 +28,7 @@ def test_a_mergekit_config_loads_from_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"merge_method": "soup"}, "unknown merge_method 'soup'; supported: breadcrumbs"),
+    ({"merge_method": "soup"}, "unknown merge_method 'soup'; supported: arcee_fusion, breadcrumbs"),
     ({"modles": []}, "unknown key 'modles' at modles; supported keys: merge_method, models, slices"),
     ({"slices": [{"sources": [{"model": "a", "layer_range": [0, 2]}]}]}, "exactly one of 'models'"),
     ({"dtype": "int4"}, "unknown dtype 'int4'"),

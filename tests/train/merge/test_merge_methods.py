@@ -34,7 +34,7 @@ def test_registry_lists_every_required_method_and_refuses_unknown_ones():
     for name in ("linear", "slerp", "task_arithmetic", "ties", "dare_linear", "dare_ties", "breadcrumbs",
                  "model_stock", "passthrough"):
         assert name in names
-    with pytest.raises(ConfigError, match="supported: breadcrumbs, .*linear, model_stock, passthrough, slerp"):
+    with pytest.raises(ConfigError, match="supported: arcee_fusion, breadcrumbs, .*karcher, linear, model_stock, multislerp, .*nuslerp, passthrough, .*slerp"):
         get_method("soup")
 
 
