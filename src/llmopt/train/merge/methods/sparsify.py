@@ -2,9 +2,10 @@
 the smallest (breadcrumbs), keep a random subset (DARE) or a magnitude-ranked random subset (DELLA).
 
 Selecting the k largest of n values does not need a full sort: a k-th order statistic (found on a small
-bracket of candidates) gives the threshold, and ties at the threshold are broken by position so exactly the
-requested count is kept. Magnitudes are computed a chunk at a time, so sparsifying a tensor costs a boolean
-mask, not a second copy of it.
+bracket of candidates) gives the threshold, and ties at the threshold are broken so exactly the requested count is
+kept: by position, or as torch's sort breaks them (the entries mergekit keeps), found by following that sort's
+partitions to the cut alone (sort_order.py). Magnitudes are computed a chunk at a time, so sparsifying a tensor
+costs a boolean mask, and where such a tie straddles the cut, one float32 copy of its magnitudes.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from .sort_order import equal_before, matches_torch
+
 CHUNK = 1 << 20  # entries per chunk of scratch work
 _EXACT_BELOW = 1 << 15  # below this a direct selection is as fast as bracketing
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
-# How equal magnitudes straddling a top-k cut are ordered. "position": by index (earlier wins), in bounded memory
-# and time. "mergekit": exactly as mergekit's torch.argsort/torch.sort orders them (an unstable sort: which of the
-# equal entries survive depends on the whole tensor), at the cost of one full sort of every tensor with such a
-# tie: rare for float32 task vectors, nearly every tensor in bfloat16 (8-bit mantissas tie constantly).
+# How equal magnitudes straddling a top-k cut are ordered. "position": by index (earlier wins). "mergekit": exactly
+# as mergekit's torch.argsort/torch.sort (unstable, CPU) orders them, so the same entries survive: which ones
+# depends on the whole tensor, and sort_order.py follows the sort's own partitions to the cut (O(n), one float32
+# copy of the magnitudes for a tensor with such a tie), not a full sort.
 TIE_ORDERS = ("position", "mergekit")
 tie_order: contextvars.ContextVar[str] = contextvars.ContextVar("tie_order", default="position")
 
@@ -47,6 +50,11 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 def magnitudes_of(x: torch.Tensor) -> torch.Tensor:
     """|x| in float32 or wider (ranking half-precision magnitudes in half precision would create ties)."""
     return x.abs().float() if x.dtype in (torch.float16, torch.bfloat16) else x.abs()
+
+
+def mergekit_magnitudes(x: torch.Tensor) -> torch.Tensor:
+    """|x| as mergekit ranks it on CPU: float32 for every dtype (float64 magnitudes round, and may tie)."""
+    return x.abs().float()
 
 
 def _spans(n: int) -> Iterator[tuple[int, int]]:
@@ -85,16 +93,20 @@ def kth_smallest(values: torch.Tensor, k: int, transform: Transform = _identity)
 
 def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Transform = _identity,
                      descending: bool = False,
-                     reference: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                     reference: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     torch_order: bool = False) -> torch.Tensor:
     """A boolean mask of exactly the entries whose ascending rank in transform(values) lies in [start, stop).
 
     Entries tied with a boundary value are ordered by position, as a stable sort in the selection's direction
     would order them (descending=True for a top-k window: earlier entries win). Where such a tie straddles the
-    boundary and `reference` is given, the mask comes from reference(flat) instead: the full ordering a sorting
-    implementation would produce (mergekit uses torch's unstable sort, whose order among equal values depends on
-    the whole tensor), so the same equally large entries are kept. That costs one full sort, only for the rare
-    tensors with such a tie. Ties at 0 are left alone: the caller keeps values, so which zeros are "kept"
-    changes nothing."""
+    boundary:
+    - with torch_order (transform giving float32), the entries kept are those torch.sort(transform(values),
+      descending=descending) places inside the window (mergekit's selection: an unstable sort, whose order among
+      equal values depends on the whole tensor), found by following the sort's partitions (sort_order.py);
+    - else, or where that cannot run (not on CPU, NaN, a sort path that would reach heapsort, a torch whose sort
+      differs), the mask comes from `reference(flat)` when given: the kept indices of a full sorting
+      implementation's ordering (one full sort).
+    Ties at 0 are left alone: the caller keeps values, so which zeros are "kept" changes nothing."""
     flat = values.reshape(-1)
     n = flat.numel()
     if stop <= start or n == 0:
@@ -117,15 +129,61 @@ def rank_window_mask(values: torch.Tensor, start: int, stop: int, transform: Tra
             before += int(torch.count_nonzero(chunk < boundary))
             equal.append((chunk == boundary).nonzero().flatten() + a)
         equal = torch.cat(equal)
+        straddles = 0 < min(stop, before + equal.numel()) - max(start, before) < equal.numel()
+        if straddles and torch_order:
+            chosen = _torch_order_choice(flat, transform, boundary, equal, before, start, stop, descending)
+            if chosen is not None:
+                keep[chosen] = True
+                continue
         if descending:
             equal = equal.flip(0)
         first, last = max(start - before, 0), max(min(stop - before, equal.numel()), 0)
-        if reference is not None and last - first < equal.numel():  # the tie straddles the boundary
+        if reference is not None and straddles:
             keep = torch.zeros(n, dtype=torch.bool)
             keep[reference(flat)] = True
             return keep.reshape(values.shape)
         keep[equal[first:last]] = True
     return keep.reshape(values.shape)
+
+
+def _sort_keys(flat: torch.Tensor, transform: Transform, descending: bool) -> np.ndarray | None:
+    """transform(flat) as a fresh float32 array (negated for a descending sort, whose order among equal values is
+    an ascending sort's of the negated keys); None unless float32 and free of NaN."""
+    keys = np.empty(flat.numel(), dtype=np.float32)
+    for a, b in _spans(flat.numel()):
+        chunk = transform(flat[a:b])
+        if chunk.dtype != torch.float32 or bool(torch.isnan(chunk).any()):
+            return None
+        if descending:
+            np.negative(chunk.numpy(), out=keys[a:b])
+        else:
+            keys[a:b] = chunk.numpy()
+    return keys
+
+
+def _torch_order_choice(flat: torch.Tensor, transform: Transform, boundary: float, equal: torch.Tensor, before: int,
+                        start: int, stop: int, descending: bool) -> torch.Tensor | None:
+    """Of the entries `equal` (ascending positions) to `boundary`, which ascending ranks from `before` on, those
+    that torch.sort(transform(flat), descending) puts in the window [start, stop) of ascending ranks; None where
+    the sort cannot be followed."""
+    if flat.device.type != "cpu" or not matches_torch():
+        return None
+    n, count = flat.numel(), equal.numel()
+    if descending:  # in the descending sort the equal entries sit at [lead, lead + count), the window is mirrored
+        lead, low, high, value = n - before - count, n - stop, n - start, -boundary
+    else:
+        lead, low, high, value = before, start, stop, boundary
+    inside = np.ones(count, dtype=bool)
+    for cut, wanted in ((high, True), (low, False)):  # inside the window: before its end, not before its start
+        if lead < cut < lead + count:
+            keys = _sort_keys(flat, transform, descending)
+            found = equal_before(keys, cut, np.float32(value)) if keys is not None else None
+            if found is None:
+                return None
+            del keys
+            hit = np.isin(equal.numpy(), found)
+            inside &= hit if wanted else ~hit
+    return equal[torch.from_numpy(inside)]
 
 
 def _l1(x: torch.Tensor) -> float:
@@ -157,9 +215,11 @@ def magnitude(tensor: torch.Tensor, density: float, rescale: bool = False, inpla
     if density <= 0 or n == 0:
         return torch.zeros_like(tensor)
     k = max(1, int(density * n))
-    reference = (lambda flat: torch.argsort(magnitudes_of(flat), descending=True)[:k]) \
-        if tie_order.get() == "mergekit" else None
-    keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True, reference=reference)  # the top k
+    if tie_order.get() == "mergekit":  # mergekit: torch.argsort(|x| as float32, descending=True)[:k]
+        keep = rank_window_mask(tensor, n - k, n, mergekit_magnitudes, descending=True, torch_order=True,
+                                reference=lambda flat: torch.argsort(mergekit_magnitudes(flat), descending=True)[:k])
+    else:
+        keep = rank_window_mask(tensor, n - k, n, magnitudes_of, descending=True)  # the top k
     return rescaled(tensor, keep, rescale, inplace)
 
 
@@ -172,9 +232,12 @@ def magnitude_outliers(tensor: torch.Tensor, density: float, gamma: float = 0.01
     kept = int(density * n)
     top = int(gamma * n)
     bottom = max(0, n - kept - top)  # fewer outliers dropped when density + gamma > 1
-    reference = (lambda flat: torch.sort(magnitudes_of(flat)).indices[bottom:bottom + kept]) \
-        if tie_order.get() == "mergekit" else None
-    keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of, reference=reference)
+    if tie_order.get() == "mergekit":  # mergekit: torch.sort(|x| as float32).indices[bottom:bottom + kept]
+        window = slice(bottom, bottom + kept)
+        keep = rank_window_mask(tensor, bottom, bottom + kept, mergekit_magnitudes, torch_order=True,
+                                reference=lambda flat: torch.sort(mergekit_magnitudes(flat)).indices[window])
+    else:
+        keep = rank_window_mask(tensor, bottom, bottom + kept, magnitudes_of)
     return rescaled(tensor, keep, rescale, inplace)
 
 
