@@ -78,3 +78,23 @@ def test_sql_eval_json_and_yaml_config(capsys, demo, fake_model, tmp_path):
 def test_sql_schema(capsys, bookshop):
     code, out, _ = run_cli(capsys, "sql", "schema", "--db", str(bookshop), "--sample-values", "0")
     assert code == 0 and "CREATE TABLE books" in out and "-- e.g." not in out
+
+
+def test_sql_options_of_issue_23_from_the_command_line(capsys, bookshop, demo, fake_model):
+    code, out, _ = run_cli(capsys, "sql", "ask", "How many authors are there?", "--db", str(bookshop),
+                           "--examples", str(demo / "examples.jsonl"), "--strategy", "fewshot-sc", "--samples", "2",
+                           "--embedder", "lexical", "--schema-linking", "embed", "--link-tables", "2",
+                           "--link-columns", "3", "--value-grounding", "--example-masking", "--examples-same-db",
+                           "prefer", "--selection", "vote+check", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["rows"] == [[12]] and "authors" in data["link"]["tables"]
+    assert len(data["link"]["tables"]) < 5 and data["grounded"] == []
+    code, _, err = run_cli(capsys, "sql", "ask", "How many authors are there?", "--db", str(bookshop),
+                           "--schema-linking", "embed", "--embedder", "lexical", "--value-grounding")
+    assert code == 0 and "linked schema: authors(" in err
+    code, _, err = run_cli(capsys, "sql", "ask", "q", "--db", str(bookshop), "--schema-linking", "magic")
+    assert code == 1 and "schema_linking" in err and "embed+model" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run_cli(capsys, "sql", "eval", "--help")
+    for flag in ("--schema-linking", "--link-tables", "--value-grounding", "--example-masking",
+                 "--examples-same-db", "--selection"):
+        assert flag in out

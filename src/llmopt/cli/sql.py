@@ -51,6 +51,7 @@ def _print_rows(columns: list[str], rows: list[list], truncated: bool, title: st
 
 
 def _print_answer(answer) -> None:
+    from rich.markup import escape
     from rich.syntax import Syntax
 
     out.print(Syntax(answer.sql or "-- no SQL", "sql", word_wrap=True))
@@ -65,6 +66,13 @@ def _print_answer(answer) -> None:
     if answer.examples:
         err.print(f"[dim]{len(answer.examples)} examples: " + "; ".join(
             f"{e.example.question} ({e.question_similarity:.2f})" for e in answer.examples) + "[/]", highlight=False)
+    if answer.link is not None:  # names and values are the database's: escaped, never read as markup
+        err.print("[dim]linked schema: " + escape("; ".join(f"{t}({', '.join(cs)})"
+                                                             for t, cs in answer.link.columns.items())) + "[/]",
+                  highlight=False)
+    if answer.grounded:
+        err.print("[dim]grounded values: " + escape("; ".join(m.filter_sql() for m in answer.grounded)) + "[/]",
+                  highlight=False)
     err.print(f"[dim]{answer.model} · {answer.strategy} · {usage_line(answer.usage.to_dict())}[/]", highlight=False)
 
 
@@ -95,7 +103,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             data = answer.to_dict()
             emit_json({k: data[k] for k in ("sql", "columns", "rows", "truncated", "error", "usage", "candidates",
-                                            "examples", "strategy", "model", "wall_s")})
+                                            "examples", "strategy", "model", "wall_s", "link", "grounded")})
             return
         _print_answer(answer)
 
