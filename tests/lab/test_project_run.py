@@ -223,3 +223,33 @@ def test_training_rungs_run_once_and_their_models_enter_the_search(fake_world, t
     assert "training rungs produced a model" in md
     again = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
     assert again.ok and any("(already done)" in line for line in logged)
+
+
+@pytest.mark.slow
+def test_a_merge_search_rung_runs_once_and_its_best_merge_enters_the_search(fake_world, tmp_path):
+    from llmopt.testing import make_tiny_llama
+
+    one, two = make_tiny_llama(tmp_path / "one", seed=1), make_tiny_llama(tmp_path / "two", seed=2)
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"prompt": f"What is {i} plus 1?", "answer": str(i + 1)}) + "\n"
+                           for i in range(3)))
+    folder = tmp_path / "p"
+    project = write_project(folder, bad_line=False, extra=f"""training:
+  merge_search:
+    - recipe: {{merge_method: linear, models: [{{model: "{one}"}}, {{model: "{two}"}}]}}
+      search: {{models.*.parameters.weight: [0, 1]}}
+      tasks: [{{data: "{dev}", name: sums}}]
+      trials: 2
+""")
+    text = project.read_text().replace("[none, rag, drag]", "[rag]").replace("k: [1, 3]", "k: [1]")
+    project.write_text(text)
+    logged = []
+    result = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
+    assert result.ok, [s.error for s in result.sections]
+    search = tmp_path / "out" / "training" / "merge_search-1"
+    trials = [json.loads(line) for line in (search / "trials.jsonl").read_text().splitlines()]
+    assert len(trials) == 2 and all(set(t["scores"]) == {"sums"} for t in trials)
+    keys = {t["key"].split("|")[0] for t in result.metrics["project"]["qa"]["trials"]}
+    assert f"model=hf:{search / 'best-model'}" in keys
+    again = run_lab(out=tmp_path / "out", project=project, on_log=logged.append)
+    assert again.ok and any("merge_search -> " in line and "(already done)" in line for line in logged)

@@ -65,7 +65,7 @@ def run_project(project, *, out_dir: Path, project_file: Path | None = None, sea
 
 def _has_training(project) -> bool:
     t = project.training
-    return t is not None and bool(t.finetune or t.distill or t.merge)
+    return t is not None and bool(t.finetune or t.distill or t.merge or t.merge_search)
 
 
 def _step(result: ProjectOutcome, name: str, description: str, run: Callable[[], Any]) -> Any:

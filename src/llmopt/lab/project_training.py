@@ -1,4 +1,4 @@
-"""The project's training rungs: each fine-tune, distillation and merge it names is run (or found done) and its
+"""The project's training rungs: each fine-tune, distillation, merge and merge search it names is run (or found done)
 model enters the search as one more candidate (`hf:OUT`), measured like any other.
 
 Data: a rung without its own `data` trains on the project's training pool, the QA questions held out for training
@@ -41,7 +41,7 @@ def run_training(training, *, out_dir: Path, pool: Path | None, index: str | Non
     candidates: list[str] = []
     rows: list[list[Any]] = []
     jobs = ([("finetune", r) for r in training.finetune] + [("distill", r) for r in training.distill]
-            + [("merge", r) for r in training.merge])
+            + [("merge", r) for r in training.merge] + [("merge_search", r) for r in training.merge_search])
     for number, (kind, rung) in enumerate(jobs):
         started = time.perf_counter()
         label = f"training {number + 1}/{len(jobs)}: {kind}"
@@ -114,4 +114,31 @@ def _merge(rung, pool, index, on_progress, default_out) -> tuple[Path, bool]:
     return out, False
 
 
-_RUNNERS = {"finetune": _finetune, "distill": _distill, "merge": _merge}
+def _merge_search(rung, pool, index, on_progress, default_out) -> tuple[Path, bool]:
+    """The best merge of the search (OUT/training/merge_search-N/best-model); without tasks of its own, scored by
+    token F1 on the training pool (never an evaluation question). A finished search is not run again; a killed
+    one resumes."""
+    from ..train.merge.search import run_merge_search
+
+    out = default_out
+    best = out / "best-model"
+    if (best / "config.json").is_file() and (out / "best.yaml").is_file():
+        return best, True
+    values = rung.model_dump()
+    if not values["tasks"]:
+        if pool is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("this merge_search rung has no `tasks` and the project has no training pool (a qa "
+                              "task's questions); give it tasks: [{data: DEV.jsonl, metric: f1}]")
+        values["tasks"] = [{"data": pool, "metric": "f1", "name": "training pool"}]
+
+    def progress(kind: str, info: dict) -> None:
+        if kind == "start":
+            on_progress("step", {"step": f"search trial {info['trial'] + 1}"})
+
+    run_merge_search(values, out, save_model=True, on_event=progress)
+    return best, False
+
+
+_RUNNERS = {"finetune": _finetune, "distill": _distill, "merge": _merge, "merge_search": _merge_search}

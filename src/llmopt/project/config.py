@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from ..train.distill.config import DistillConfig
 from ..train.finetune.config import FinetuneConfig
 from ..train.merge.config import MergeConfiguration
+from ..train.merge.search.config import MergeSearchConfig
 
 QAMetric = Literal["acc", "f1", "em", "judge"]
 SQLMetric = Literal["ex", "judge"]
@@ -246,6 +247,10 @@ class Training(_Strict):
     merge: list[MergeConfiguration] = Field(default_factory=list, description="Merges (mergekit's schema) whose "
                                             "model paths may be the `out` folders of the runs above; each merged "
                                             "model is a candidate.")
+    merge_search: list[MergeSearchConfig] = Field(
+        default_factory=list, description="Merge searches (`llmopt merge-search`'s schema: recipe, search, tasks, "
+        "trials): CMA-ES over a recipe's weights/densities; tasks default to the training pool (f1); the best "
+        "merge is a candidate.")
 
 
 class Budget(_Strict):
