@@ -26,10 +26,10 @@ def register(app: typer.Typer) -> None:
                                             help="Copy the tokenizer files into the output."),
         durable: bool = typer.Option(False, "--fsync", help="Flush shards to disk before publishing the output "
                                                             "(survives a power loss; slower)."),
-        tie_order: str = typer.Option("position", "--tie-order",
+        tie_order: str = typer.Option("mergekit", "--tie-order",
                                       help="Which of several equal magnitudes at a TIES/breadcrumbs cut survive: "
-                                           "'position' (fast, bounded memory) or 'mergekit' (bit-identical to "
-                                           "mergekit's output; one full sort per tensor with such a tie)."),
+                                           "'mergekit' (the ones mergekit keeps: bit-identical output) or "
+                                           "'position' (the earliest; saves a float32 copy of such a tensor)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Merge models (linear, slerp, task_arithmetic, ties, dare_*, breadcrumbs, model_stock, passthrough,

@@ -82,7 +82,7 @@ class MergePlan:
     alignment: VocabAlignment | None
     seed: int
     warnings: list[str] = field(default_factory=list)
-    tie_order: str = "position"  # methods/sparsify.py: how equal magnitudes at a top-k cut are ordered
+    tie_order: str = "mergekit"  # methods/sparsify.py: how equal magnitudes at a top-k cut are ordered
 
     @property
     def total_bytes(self) -> int:
@@ -137,7 +137,7 @@ class _Slice:
 
 
 def plan_merge(config: MergeConfiguration, *, seed: int = 0, max_shard_size: int = 5_000_000_000,
-               base_dir: Path | None = None, tie_order: str = "position") -> MergePlan:
+               base_dir: Path | None = None, tie_order: str = "mergekit") -> MergePlan:
     """Plan a merge (headers only, no tensor data)."""
     method = get_method(config.merge_method)
     models = {str(ref): load_model(ref, base_dir) for ref in config.referenced_models()}

@@ -72,13 +72,13 @@ class MergeResult:
 def run_merge(config: Union[str, Path, dict, MergeConfiguration], out_dir: Union[str, Path, None] = None, *,
               dry_run: bool = False, overwrite: bool = False, seed: int = 0,
               max_shard_size: Union[str, int] = "5GB", copy_tokenizer: bool = True, threads: int | None = 1,
-              durable: bool = False, tie_order: str = "position", progress: Progress | None = None) -> MergeResult:
+              durable: bool = False, tie_order: str = "mergekit", progress: Progress | None = None) -> MergeResult:
     """Merge models as a mergekit-style config says and write an HF model folder to out_dir.
 
     config: a YAML path, a dict or a MergeConfiguration. seed drives the random methods (DARE, DELLA).
-    tie_order: "position" (default) or "mergekit": which of several equal magnitudes at a TIES/breadcrumbs cut
-    are kept (see methods/sparsify.py); "mergekit" reproduces mergekit's tensors bit for bit at the cost of a
-    full sort of each tensor with such a tie.
+    tie_order: "mergekit" (default) or "position": which of several equal magnitudes at a TIES/breadcrumbs cut
+    are kept (see methods/sparsify.py): "mergekit" the ones mergekit keeps (its tensors bit for bit), "position"
+    the earliest (no float32 copy of the magnitudes for a tensor with such a tie).
     threads: torch compute threads during the merge (None: leave torch's setting). The math is memory-bound
     and reading and writing already run on threads of their own; more OpenMP threads mostly wait on each
     other, badly so on a shared machine. With dry_run, only plan (no tensor data is read) and return the plan in the result."""

@@ -24,12 +24,12 @@ _EXACT_BELOW = 1 << 15  # below this a direct selection is as fast as bracketing
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
-# How equal magnitudes straddling a top-k cut are ordered. "position": by index (earlier wins). "mergekit": exactly
-# as mergekit's torch.argsort/torch.sort (unstable, CPU) orders them, so the same entries survive: which ones
-# depends on the whole tensor, and sort_order.py follows the sort's own partitions to the cut (O(n), one float32
-# copy of the magnitudes for a tensor with such a tie), not a full sort.
-TIE_ORDERS = ("position", "mergekit")
-tie_order: contextvars.ContextVar[str] = contextvars.ContextVar("tie_order", default="position")
+# How equal magnitudes straddling a top-k cut are ordered. "mergekit" (default): exactly as mergekit's
+# torch.argsort/torch.sort (unstable, CPU) orders them, so the same entries survive: which ones depends on the whole
+# tensor, and sort_order.py follows the sort's own partitions to the cut (O(n), one float32 copy of the magnitudes
+# for a tensor with such a tie), not a full sort. "position": by index (earlier wins), no copy at all.
+TIE_ORDERS = ("mergekit", "position")
+tie_order: contextvars.ContextVar[str] = contextvars.ContextVar("tie_order", default="mergekit")
 
 
 @contextlib.contextmanager
