@@ -275,3 +275,21 @@ def test_cli_errors_are_one_line(tiny_models, tmp_path, capsys):
         code, out, err = run_cli(["merge-search", str(path), "--out", str(tmp_path / "out")], capsys)
         assert code == 1 and out == "" and message in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # two tiny models answered on the hf engine per trial
+def test_cli_searches_with_the_task_evaluator_and_prints_one_json_object(tiny_models, tmp_path, capsys):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"prompt": f"What is {i} plus 1?", "answer": str(i + 1)}) + "\n"
+                           for i in range(2)))
+    recipe = {"merge_method": "linear", "models": [{"model": tiny_models["m1"]}, {"model": tiny_models["m2"]}]}
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump({"recipe": recipe, "search": {"models.*.parameters.weight": [0.1, 1]},
+                                    "tasks": [{"data": str(dev), "metric": "em", "max_tokens": 4}], "trials": 5}))
+    code, out, err = run_cli(["merge-search", str(path), "--out", str(tmp_path / "out"), "--trials", "2", "--json"],
+                             capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ran"] == 2 and data["stopped"] == "trials" and [t["state"] for t in data["trials"]] == ["complete"] * 2
+    assert set(data["best"]["scores"]) == {"dev"} and data["start"]["params"] == {W0: 0.55, W1: 0.55}
+    assert yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())["merge_method"] == "linear"
