@@ -64,14 +64,16 @@ def multislerp(tensors: Sequence[torch.Tensor], weights: Sequence[float], base: 
         raise InputError("multislerp: the weighted mean of the models' directions is zero (antipodal models whose "
                          "weights cancel out); change the weights")
     mean /= mean_norm
+    for i, x in enumerate(flats):  # from here on only the unit vectors are needed: divide once, in place
+        x /= scale[i]
     dots = torch.zeros(k, dtype=torch.float64)
     for span in spans:
-        for i, unit in enumerate(units(span)):
-            dots[i] += (unit * mean[span]).sum(dtype=torch.float64)
+        for i, unit in enumerate(flats):
+            dots[i] += (unit[span] * mean[span]).sum(dtype=torch.float64)  # near 1: sums in float64
     dots = dots.to(dtype).reshape(k, 1)
     tangent = flats[0]  # the first model's entries are last read in the block that overwrites them
     for span in spans:
-        tangent[span] = _weighted_sum([unit - dots[i] * mean[span] for i, unit in enumerate(units(span))], w)
+        tangent[span] = _weighted_sum([x[span] - dots[i] * mean[span] for i, x in enumerate(flats)], w)
     tangent_norm = torch.norm(tangent) + eps
     cos_norm, sin_ratio = torch.cos(tangent_norm), torch.sin(tangent_norm) / tangent_norm
     average_norm = (norms * w).sum()
