@@ -175,6 +175,8 @@ def test_bad_inputs_name_the_fix(tmp_path, pair):
         extract_lora(base, base, tmp_path / "out")
     with pytest.raises(ConfigError, match="--rank"):
         extract_lora(tuned, base, tmp_path / "out", rank=0)
+    with pytest.raises(ConfigError, match="--device"):
+        extract_lora(tuned, base, tmp_path / "out", device="gpu")
     with pytest.raises(ConfigError, match="--embeddings"):
         extract_lora(tuned, base, tmp_path / "out", embeddings="keep")
     (tmp_path / "busy").mkdir()

@@ -112,26 +112,27 @@ def extract_lora(model: str | Path, base: str | Path, out: str | Path, *, rank: 
     factors (float32, float16, bfloat16; default the fine-tuned weight's). svd: "exact" or "lowrank"
     (randomized, for ranks far below the matrix size). device: where the SVDs run (cpu, cuda)."""
     started = time.perf_counter()
-    _check_options(rank, max_error, embeddings, dtype, svd)
+    _check_options(rank, max_error, embeddings, dtype, svd, device)
     model, base, out = Path(model).expanduser(), Path(base).expanduser(), Path(out).expanduser()
     tuned_tensors, base_tensors = _load_pair(model, base)
     candidates = plan_modules(tuned_tensors, base_tensors, include=list(include), exclude=list(exclude),
-                                        embeddings=embeddings, save_modules=list(save_modules))
+                              embeddings=embeddings, save_modules=list(save_modules))
     out = _check_out(out, (model, base), overwrite)
     with TensorReader() as reader:
-        factors, reports, unchanged, uncarried = _factorize_all(reader, candidates, rank, max_error, svd, device,
-                                                     DTYPES.get(dtype or ""), progress)
+        factors, reports, unchanged, uncarried = _factorize_all(reader, candidates, rank, max_error, svd,
+                                                                device, DTYPES.get(dtype or ""), progress)
         if not reports:
             raise InputError(f"{model} and {base} have the same weights in every module extract-lora looks at; "
                              "there is nothing to extract (check --model and --base)")
         saved = [c for c in candidates if c.kind == "saved" and any(r.name == c.name for r in reports)]
-        size = _write_adapter(out, reader, factors, saved, reports, base, rank)
+        size = _write_adapter(out, reader, factors, saved, reports, base)
     warnings = _uncarried(uncarried) + _unmatched(reports, rank, max_error)
     return ExtractResult(out, max(r.rank for r in reports), rank, reports, unchanged,
                          sum(r.parameters for r in reports), size, time.perf_counter() - started, warnings)
 
 
-def _check_options(rank: int, max_error: float | None, embeddings: str, dtype: str | None, svd: str) -> None:
+def _check_options(rank: int, max_error: float | None, embeddings: str, dtype: str | None, svd: str,
+                   device: str) -> None:
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ConfigError(f"--rank {rank!r}: pass a whole number of 1 or more")
     if max_error is not None and not 0 <= max_error < 1:
@@ -142,6 +143,12 @@ def _check_options(rank: int, max_error: float | None, embeddings: str, dtype: s
         raise ConfigError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     if svd not in SVD_METHODS:
         raise ConfigError(f"--svd {svd!r}: use one of {', '.join(SVD_METHODS)}")
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--device {device!r}: pass cpu, cuda or cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
 
 
 def _load_pair(model: Path, base: Path) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
@@ -160,9 +167,9 @@ def _load_pair(model: Path, base: Path) -> tuple[dict[str, TensorInfo], dict[str
     return index_folder(model), index_folder(base)
 
 
-def plan_modules(tuned: dict[str, TensorInfo], base: dict[str, TensorInfo], *, include: list[str] = (),
-                 exclude: list[str] = (), embeddings: str = "save",
-                 save_modules: list[str] = ()) -> list[Candidate]:
+def plan_modules(tuned: dict[str, TensorInfo], base: dict[str, TensorInfo], *, include: Iterable[str] = (),
+                 exclude: Iterable[str] = (), embeddings: str = "save",
+                 save_modules: Iterable[str] = ()) -> list[Candidate]:
     """The modules to compare, from the two checkpoints' headers: every 2-D `*.weight` is a linear layer (LoRA)
     or an embedding / lm_head (per `embeddings`); modules matching save_modules are copied in full; other
     tensors (norms, biases, skipped embeddings) are only compared, so that a change LoRA cannot carry is said."""
@@ -261,7 +268,7 @@ def _factor_tensors(candidate: Candidate, delta: torch.Tensor, rank: int, max_er
 
 
 def _write_adapter(out: Path, reader: TensorReader, factors: dict[str, torch.Tensor], saved: list[Candidate],
-                   reports: list[ModuleReport], base: Path, rank: int) -> int:
+                   reports: list[ModuleReport], base: Path) -> int:
     """adapter_model.safetensors (factors from memory, then saved modules streamed from the fine-tuned model)
     and adapter_config.json, in a hidden folder renamed to out once both are whole; returns the weights' bytes."""
     infos = {PEFT_PREFIX + c.name + ".weight": c.tuned for c in saved}
