@@ -138,3 +138,18 @@ def test_float64_magnitudes_are_ranked_in_float32_as_mergekit_does():
     with use_tie_order("mergekit"):
         assert torch.equal(magnitude(x, 0.4), x * mergekit_magnitude_mask(x, 0.4).double())
         assert torch.equal(magnitude_outliers(x, 0.6, 0.1), x * mergekit_outliers_mask(x, 0.6, 0.1).double())
+
+
+@pytest.mark.parametrize("distinct", [1, 3, 200])  # groups of equal values: most of the tensor, many, few
+def test_large_and_small_groups_of_equal_magnitudes(distinct):
+    x = tied_tensor(60_000, seed=distinct, distinct=distinct)
+    n = x.numel()
+    for density in (0.2, 0.5, 0.9):
+        k = max(1, int(density * n))
+        keep = rank_window_mask(x, n - k, n, lambda t: t.abs().float(), descending=True, torch_order=True,
+                                reference=no_full_sort)
+        assert torch.equal(keep | (x == 0), mergekit_magnitude_mask(x, density) | (x == 0))  # zeros: kept or not
+        bottom = max(0, n - k - n // 20)
+        keep = rank_window_mask(x, bottom, bottom + k, lambda t: t.abs().float(), torch_order=True,
+                                reference=no_full_sort)
+        assert torch.equal(keep | (x == 0), mergekit_outliers_mask(x, density, 0.05) | (x == 0))

@@ -11,7 +11,7 @@ the partitions on the cut's path alone: a range wholly before (or after) the cut
 it is sorted later, and the closing insertion sort is stable and never moves an entry across a partition boundary,
 so the last range on the path (16 entries or fewer) is finished by a stable sort. Following that one path is a
 quickselect: O(n) work instead of O(n log n), done in place on one float32 copy of the keys, tracking original
-indices only for the entries equal to the cut value. `matches_torch` checks the whole premise against the torch
+indices only for the entries equal to the cut value (for all entries when those are many). `matches_torch` checks the whole premise against the torch
 in use, once per process; where it fails, or the path would reach heapsort, or keys are NaN, callers sort fully.
 """
 
@@ -26,16 +26,25 @@ _INSERTION = 16  # libstdc++'s _S_threshold: ranges this small are left to the f
 
 
 class _Equal:
-    """Current positions (sorted) and original indices of the entries equal to one value, kept up to date as the
-    partitions swap entries."""
+    """Original indices of the entries equal to one value, kept up to date as the partitions swap entries: their
+    current positions (sorted) when they are few, else an origin for every position (4 bytes an entry, but no
+    re-sorting of a large group after every batch of swaps)."""
 
     def __init__(self, keys: np.ndarray, value: float):
         self.value = value
         self.pos = np.flatnonzero(keys == value)
-        self.index = self.pos.copy()
+        self.origin = None
+        if self.pos.size > keys.size // 32:
+            self.origin = np.arange(keys.size, dtype=np.int32 if keys.size < 2 ** 31 else np.int64)
+            self.pos = None
+        else:
+            self.index = self.pos.copy()
 
     def swapped(self, left: np.ndarray, right: np.ndarray, left_keys: np.ndarray, right_keys: np.ndarray) -> None:
         """Entries at positions left[i] and right[i] (keys before the swap given) traded places."""
+        if self.origin is not None:
+            self.origin[left], self.origin[right] = self.origin[right], self.origin[left]
+            return
         from_left, from_right = left_keys == self.value, right_keys == self.value
         if not (from_left.any() or from_right.any()):
             return
@@ -45,9 +54,18 @@ class _Equal:
         order = np.argsort(self.pos, kind="stable")
         self.pos, self.index = self.pos[order], self.index[order]
 
-    def within(self, first: int, last: int) -> np.ndarray:
+    def within(self, keys: np.ndarray, first: int, last: int) -> np.ndarray:
+        """Those now at positions [first, last)."""
+        if self.origin is not None:
+            return self.origin[first:last][keys[first:last] == self.value].astype(np.int64)
         a, b = np.searchsorted(self.pos, [first, last])
         return self.index[a:b]
+
+    def at(self, keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Those now at the given positions."""
+        if self.origin is not None:
+            return self.origin[positions[keys[positions] == self.value]].astype(np.int64)
+        return self.index[np.isin(self.pos, positions)]
 
 
 def _swap(keys: np.ndarray, equal: _Equal, left: np.ndarray, right: np.ndarray) -> None:
@@ -122,13 +140,13 @@ def equal_before(keys: np.ndarray, cut: int, value: float) -> np.ndarray | None:
         if cut <= middle:
             last = middle
         else:
-            before.append(equal.within(first, middle))
+            before.append(equal.within(keys, first, middle))
             first = middle
     if cut >= last:
-        before.append(equal.within(first, last))
+        before.append(equal.within(keys, first, last))
     elif cut > first:
         order = np.argsort(keys[first:last], kind="stable")[:cut - first] + first  # the final insertion sort
-        before.append(np.sort(equal.index[np.isin(equal.pos, order)]))
+        before.append(equal.at(keys, order))
     return np.concatenate(before) if before else np.empty(0, dtype=np.int64)
 
 
