@@ -18,7 +18,7 @@ from llmopt.train.merge.methods import sce as sce_module
 from llmopt.train.merge.methods.arcee_fusion import arcee_fusion, fusion_threshold, importance, quartile_positions
 from llmopt.train.merge.methods.nearswap import nearswap
 from llmopt.train.merge.methods.sce import energy_weights, sce, select_count, select_mask, variance
-from llmopt.train.merge.methods.sparsify import use_tie_order
+from llmopt.train.merge.methods.sparsify import della_magprune, rescaled, use_tie_order
 
 from .test_merge_vs_mergekit import ROOT, VENV
 
@@ -81,6 +81,10 @@ def test_sce_chunked_variance_and_election_match_whole_tensor_arithmetic(monkeyp
     others = [base + 0.1 * torch.randn(13, 11, generator=g) for _ in range(3)]
     deltas = [o - base for o in others]
     assert torch.equal(variance(deltas), torch.var(torch.stack(deltas), dim=0, unbiased=False))
+    for dtype in (torch.bfloat16, torch.float16, torch.float64):
+        for count in (2, 5):
+            cast = [d.to(dtype) for d in deltas + deltas][:count]
+            assert torch.equal(variance(cast), torch.var(torch.stack(cast), dim=0, unbiased=False)), (dtype, count)
     # the same SCE written with whole stacked tensors (mergekit's formulation)
     tvs = torch.stack(deltas)
     var = torch.var(tvs, dim=0, unbiased=False)
@@ -182,6 +186,22 @@ def test_arcee_fusion_samples_large_tensors_reproducibly(monkeypatch):
     sample = scores[torch.from_numpy(np.random.default_rng(3).integers(0, 400, 50))].sort().values
     assert torch.equal(first, sample[24] + 1.5 * (sample[36] - sample[12]))
     assert get_method("arcee_fusion").randomized
+
+
+# --- DELLA ---
+
+def test_della_ranks_by_one_sort_as_mergekits_double_argsort():
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(8, 50, generator=g)
+    # mergekit's probabilities: ranks from argsort(argsort(|x|)) + 1, spread over each row's min..max rank
+    ranks = delta.abs().argsort(dim=1).argsort(dim=1).float() + 1
+    low, high = ranks.min(dim=1, keepdim=True).values, ranks.max(dim=1, keepdim=True).values
+    probability = (0.4 - 0.1) + ((ranks - low) / (high - low)).clamp(0, 1) * 2 * 0.1
+    keep = torch.from_numpy(np.random.default_rng(5).random((8, 50), dtype=np.float32) < probability.numpy())
+    expected = rescaled(delta, keep, True)
+    assert torch.equal(della_magprune(delta, 0.4, 0.1, True, np.random.default_rng(5)), expected)
+    owned = delta.clone()
+    assert torch.equal(della_magprune(owned, 0.4, 0.1, True, np.random.default_rng(5), inplace=True), expected)
 
 
 # --- parameters and defaults, as mergekit 0.1.5 declares them ---

@@ -11,7 +11,7 @@ from .task_vectors import apply_with, task_vector_params
 
 
 def _prune(delta: torch.Tensor, p: dict) -> torch.Tensor:
-    return della_magprune(delta, p["density"], p["epsilon"], p["rescale"], p["rng"])
+    return della_magprune(delta, p["density"], p["epsilon"], p["rescale"], p["rng"], inplace=True)  # delta is ours
 
 
 _EPSILON = Param("epsilon", "non_base", 0.15, help="spread of keep probabilities around the density")
@@ -21,5 +21,5 @@ for _name, _consensus, _normalize in (("della", True, True), ("della_linear", Fa
         name=_name, apply=apply_with(_prune, consensus=_consensus),
         description="magnitude-ranked random drop of task vectors" + (", then sign election" if _consensus else ""),
         params=task_vector_params(normalize=_normalize, rescale=True) + (_EPSILON,),
-        base="required", randomized=True, work_factor=8.0, reference="https://arxiv.org/abs/2406.11617",
+        base="required", randomized=True, work_factor=1.0, reference="https://arxiv.org/abs/2406.11617",
     ))

@@ -27,13 +27,21 @@ UNIFORM_BELOW = 1e-6  # when the weights' sum is smaller, every model gets 1/n
 
 
 def variance(deltas: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Per-entry population variance across the deltas, computed as torch.var over their stack (so the very same
-    rounding as mergekit's), but a chunk at a time instead of stacking whole tensors."""
+    """Per-entry population variance across the deltas, bit for bit what torch.var(stack, dim=0, unbiased=False)
+    returns (mergekit's call): the same Welford updates in float64, cast back at the end. Written as whole-chunk
+    tensor operations it runs in a fraction of torch.var's time, whose reduction across a short leading dimension
+    goes entry by entry."""
     flats = [delta.reshape(-1) for delta in deltas]
     out = torch.empty(flats[0].shape, dtype=flats[0].dtype)
     for start in range(0, out.numel(), CHUNK):
-        stack = torch.stack([flat[start:start + CHUNK] for flat in flats])
-        out[start:start + CHUNK] = torch.var(stack, dim=0, unbiased=False)
+        mean = flats[0][start:start + CHUNK].to(torch.float64, copy=True)  # float64 inputs are not ours to change
+        m2 = torch.zeros_like(mean)
+        for count, flat in enumerate(flats[1:], start=2):
+            value = flat[start:start + CHUNK].double()
+            delta = value - mean
+            mean.add_(delta / count)
+            m2.add_(delta.mul_(value - mean))
+        out[start:start + CHUNK] = m2.div_(len(flats))
     return out.reshape(deltas[0].shape)
 
 
@@ -67,7 +75,7 @@ def energy_weights(deltas: Sequence[torch.Tensor]) -> torch.Tensor:
     means = []
     for delta in deltas:
         flat = delta.reshape(-1)
-        total = sum(float(torch.linalg.vector_norm(flat[s:s + CHUNK].double()) ** 2)
+        total = sum(float(torch.linalg.vector_norm(flat[s:s + CHUNK], dtype=torch.float64)) ** 2
                     for s in range(0, flat.numel(), CHUNK))
         means.append(total / max(flat.numel(), 1))
     weights = torch.tensor(means, dtype=dtype)

@@ -269,9 +269,11 @@ def bernoulli(tensor: torch.Tensor, density: float, rescale: bool = True, rng: n
 
 
 def della_magprune(tensor: torch.Tensor, density: float, epsilon: float, rescale: bool = True,
-                   rng: np.random.Generator | None = None) -> torch.Tensor:
+                   rng: np.random.Generator | None = None, inplace: bool = False) -> torch.Tensor:
     """Keep entries with a probability that grows with their magnitude rank within each row, from
-    density - epsilon (smallest) to density + epsilon (largest) (DELLA)."""
+    density - epsilon (smallest) to density + epsilon (largest) (DELLA). Rows are ranked a block at a time, with
+    one sort per row (ranks scattered from it: the inverse permutation mergekit gets from a second argsort), so
+    scratch stays block-sized; with inplace, tensor is overwritten."""
     if density >= 1:
         return tensor
     if density <= 0:
@@ -280,11 +282,19 @@ def della_magprune(tensor: torch.Tensor, density: float, epsilon: float, rescale
         raise ValueError("della needs epsilon with density - epsilon > 0 and density + epsilon < 1")
     work = _work_dtype(tensor)
     rows = tensor.unsqueeze(0) if tensor.dim() < 2 else tensor
-    ranks = rows.abs().argsort(dim=1).argsort(dim=1).to(work) + 1
-    low = ranks.min(dim=1, keepdim=True).values
-    high = ranks.max(dim=1, keepdim=True).values
-    spread = ((ranks - low) / (high - low)).clamp(0, 1)
-    probability = (density - epsilon) + spread * 2 * epsilon
     rng = rng if rng is not None else np.random.default_rng()
-    keep = torch.from_numpy(rng.random(probability.shape, dtype=np.float32) < probability.float().numpy())
-    return rescaled(rows.to(work), keep, rescale).to(tensor.dtype).reshape(tensor.shape)
+    width = rows.shape[1]
+    keep = torch.empty(rows.shape, dtype=torch.bool)
+    shape = [1] * rows.dim()
+    shape[1] = width
+    step = max(1, CHUNK // max(rows[0].numel(), 1))
+    for a in range(0, rows.shape[0], step):
+        order = rows[a:a + step].abs().argsort(dim=1)
+        positions = torch.arange(width, dtype=work).view(shape).expand(order.shape)
+        rank = torch.empty(order.shape, dtype=work).scatter_(1, order, positions)  # 0-based rank (mergekit's - 1)
+        probability = rank.div_(width - 1).clamp_(0, 1).mul_(2).mul_(epsilon).add_(density - epsilon)
+        draws = rng.random(probability.shape, dtype=np.float32)
+        keep[a:a + step] = torch.from_numpy(draws < probability.float().numpy())
+    work_rows = rows.to(work)
+    owned = inplace or work_rows.data_ptr() != rows.data_ptr()
+    return rescaled(work_rows, keep, rescale, inplace=owned).to(tensor.dtype).reshape(tensor.shape)
