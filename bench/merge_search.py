@@ -104,13 +104,25 @@ def stratified_diff(treatment: dict[str, list[float]], control: dict[str, list[f
     return float(np.mean([d.mean() for d in diffs.values()])), float(low), float(high)
 
 
+def limit_threads(most: int) -> None:
+    import torch
+
+    setter = torch.set_num_threads
+    torch.set_num_threads = lambda n: setter(max(1, min(n, most)))
+    torch.set_num_threads(most)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("LLMOPT_HOME", "~/.llmopt")).expanduser()
                         / "bench" / "merge_search", help="fine-tunes, searches and cached evaluations")
     parser.add_argument("--trials", type=int, default=12, help="trials per search")
     parser.add_argument("--ties", action="store_true", help="also search a TIES merge (weights and densities)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads at most (the hf engine asks for every core; on a shared 2-core machine "
+                             "one thread is several times faster, and the scores do not depend on it)")
     args = parser.parse_args()
+    limit_threads(args.threads)
     from llmopt.lab.stages.merge import METHODS, dev_and_test
     from llmopt.stats import bootstrap_ci, paired_bootstrap_ci
     from llmopt.train.finetune.modelio import model_folder

@@ -23,5 +23,14 @@ def test_merge_stage_evaluates_merges_against_both_parents(tmp_path):
     result = run_lab("merge", out=tmp_path / "lab", quick=True)
     assert result.ok, [s.error for s in result.sections]
     merged = [r for r in result.ladder if r.rung == "merged"]
-    assert {r.metric for r in merged} == {"f1", "execution_accuracy"} and len(merged) == 4
-    assert set(result.metrics["merge"]) >= {"base", "reading fine-tune", "sql fine-tune", "merge: linear", "merge: ties"}
+    # linear, TIES, the searched linear merge and the mixture of experts, each on both tasks
+    assert {r.metric for r in merged} == {"f1", "execution_accuracy"} and len(merged) == 8
+    metrics = result.metrics["merge"]
+    assert set(metrics) >= {"base", "reading fine-tune", "sql fine-tune", "merge: linear", "merge: ties",
+                            "merge: MoE (2 experts, hidden gates)", "skills kept", "search"}
+    searched = [label for label in metrics if label.startswith("merge: linear, searched")]
+    assert len(searched) == 1 and metrics["search"]["trials"] == 3
+    assert metrics["search"]["dev objective"] >= metrics["search"]["dev objective at 0.5/0.5"]
+    assert set(metrics["skills kept"]) == {"merge: linear", "merge: ties", searched[0],
+                                           "merge: MoE (2 experts, hidden gates)"}
+    assert "Skills kept" in (tmp_path / "lab" / "report.md").read_text()
