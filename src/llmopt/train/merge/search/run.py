@@ -196,9 +196,8 @@ def _interrupt(study, trial) -> None:
 
     study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
     study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    params = trial.params if hasattr(trial, "params") else {}
-    if params:
-        study.enqueue_trial(dict(params), skip_if_exists=False)
+    if trial.params:  # a trial killed before its values were drawn has none to run again
+        study.enqueue_trial(dict(trial.params), skip_if_exists=False)
 
 
 def _requeue_interrupted(study) -> None:
