@@ -287,12 +287,13 @@ def della_magprune(tensor: torch.Tensor, density: float, epsilon: float, rescale
     keep = torch.empty(rows.shape, dtype=torch.bool)
     shape = [1] * rows.dim()
     shape[1] = width
+    # the keep probability of each 0-based rank r (mergekit's rank - 1), mergekit's arithmetic on r + 1 - min rank
+    by_rank = torch.arange(width, dtype=work).div_(width - 1).clamp_(0, 1)
+    by_rank.mul_(2).mul_(epsilon).add_(density - epsilon)
     step = max(1, CHUNK // max(rows[0].numel(), 1))
     for a in range(0, rows.shape[0], step):
         order = rows[a:a + step].abs().argsort(dim=1)
-        positions = torch.arange(width, dtype=work).view(shape).expand(order.shape)
-        rank = torch.empty(order.shape, dtype=work).scatter_(1, order, positions)  # 0-based rank (mergekit's - 1)
-        probability = rank.div_(width - 1).clamp_(0, 1).mul_(2).mul_(epsilon).add_(density - epsilon)
+        probability = torch.empty(order.shape, dtype=work).scatter_(1, order, by_rank.view(shape).expand(order.shape))
         draws = rng.random(probability.shape, dtype=np.float32)
         keep[a:a + step] = torch.from_numpy(draws < probability.float().numpy())
     work_rows = rows.to(work)
