@@ -32,7 +32,6 @@ def test_a_mergekit_config_loads_from_yaml(tmp_path):
     ({"modles": []}, "unknown key 'modles' at modles; supported keys: merge_method, models, slices"),
     ({"slices": [{"sources": [{"model": "a", "layer_range": [0, 2]}]}]}, "exactly one of 'models'"),
     ({"dtype": "int4"}, "unknown dtype 'int4'"),
-    ({"tokenizer_source": "union"}, "'union' is not supported"),
     ({"base_model": "a+lora"}, "LoRA references"),
     ({"modules": {"text": {}}}, "'modules' (multi-module"),
     ({"chat_template": "chatml"}, "chat_template must be 'auto' or the Jinja template"),

@@ -76,12 +76,90 @@ def test_a_tokenizer_source_with_more_tokens_than_embedding_rows_is_refused(voca
     assert result.plan.alignment.to_dict()["missing_tokens"][str(narrow)] == 71
 
 
-def test_union_is_refused_naming_the_alternatives_also_as_the_tokenizer_blocks_default(vocab_models, tmp_path):
-    a, b = vocab_models["a"], vocab_models["b"]
-    message = refusal(linear(a, b, tokenizer_source="union"), tmp_path, ConfigError)
-    assert "'union' is not supported" in message and "base" in message
-    message = refusal(linear(a, b, tokenizer={"pad_to_multiple_of": 64}), tmp_path, ConfigError)
-    assert "default" in message and "tokenizer.source: base" in message
+def other_vocabulary(source: Path, target: Path) -> Path:
+    """A copy of `source` whose tokenizer has ids the base puts elsewhere and tokens the base lacks."""
+    target.mkdir()
+    for file in source.iterdir():
+        (target / file.name).write_bytes(file.read_bytes())
+    data = json.loads((target / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    vocab["a"], vocab["b"] = vocab["b"], vocab["a"]
+    top = max(max(vocab.values()), *(e["id"] for e in data["added_tokens"])) + 1
+    vocab.update({"\u0120zebra": top, "quokka": top + 1})  # byte-level BPE: \u0120 is a leading space
+    (target / "tokenizer.json").write_text(json.dumps(data))
+    return target
+
+
+def test_union_keeps_every_models_tokens_and_the_merged_model_loads(vocab_models, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    a, wide = vocab_models["a"], other_vocabulary(vocab_models["wide"], tmp_path / "other")
+    vocab_a = AutoTokenizer.from_pretrained(a).get_vocab()
+    vocab_wide = AutoTokenizer.from_pretrained(wide).get_vocab()
+    extra = sorted(set(vocab_wide) - set(vocab_a), key=vocab_wide.get)
+    assert extra  # the fixture's wider tokenizer has tokens the base lacks
+    out = tmp_path / "union"
+    result = run_merge(linear(a, wide, tokenizer_source="union"), out)
+    merged_tok = AutoTokenizer.from_pretrained(out)
+    vocab = merged_tok.get_vocab()
+    assert {t: vocab[t] for t in vocab_a} == vocab_a  # the base's ids unchanged
+    assert set(vocab) == set(vocab_a) | set(vocab_wide)
+    assert result.plan.union.added == extra  # in the other model's id order
+    rows = load_file(out / "model.safetensors")["model.embed_tokens.weight"]
+    assert rows.shape[0] == len(vocab) == json.loads((out / "config.json").read_text())["vocab_size"]
+    rows_a = load_file(a / "model.safetensors")["model.embed_tokens.weight"]
+    rows_wide = load_file(wide / "model.safetensors")["model.embed_tokens.weight"]
+    new = extra[0]  # only wide has it: its row is wide's
+    assert torch.equal(rows[vocab[new]], rows_wide[vocab_wide[new]])
+    shared = "a"  # at another id in each model: aligned by token, not by id
+    assert vocab_a["a"] != vocab_wide["a"]
+    assert torch.allclose(rows[vocab[shared]], (rows_a[vocab_a[shared]] + rows_wide[vocab_wide[shared]]) / 2)
+    assert merged_tok.decode([vocab[new]]) == " zebra"  # decoded as text, not as the literal byte symbols
+    model = AutoModelForCausalLM.from_pretrained(out)
+    ids = merged_tok("hello world", return_tensors="pt").input_ids
+    assert model.generate(ids, max_new_tokens=3, do_sample=False).shape[1] == ids.shape[1] + 3
+
+
+def test_union_is_the_tokenizer_blocks_default_and_pads(vocab_models, tmp_path):
+    a, wide = vocab_models["a"], other_vocabulary(vocab_models["wide"], tmp_path / "other")
+    plan = run_merge(linear(a, wide, tokenizer={"pad_to_multiple_of": 64}), tmp_path / "p", dry_run=True).plan
+    plan_union = run_merge(linear(a, wide, tokenizer_source="union"), tmp_path / "u", dry_run=True).plan
+    assert plan.union.vocab == plan_union.union.vocab
+    assert plan.alignment.rows % 64 == 0 and plan.alignment.real_rows == len(plan_union.union.vocab)
+    assert plan_union.union.added == ["\u0120zebra", "quokka"]
+
+
+def test_union_without_a_tokenizer_json_is_one_line_naming_the_fix(vocab_models, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for file in vocab_models["b"].iterdir():
+        if file.name != "tokenizer.json":
+            (bare / file.name).write_bytes(file.read_bytes())
+    message = refusal(linear(vocab_models["a"], bare, tokenizer_source="union"), tmp_path, LlmoptError)
+    assert str(bare) in message and "tokenizer" in message
+
+
+def test_union_tokenizer_math_on_hand_made_vocabularies():
+    from llmopt.train.merge.vocab import union_tokenizer
+
+    base = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+            "added_tokens": [{"id": 2, "content": "<s>", "special": True, "lstrip": False}]}
+    other = {"model": {"type": "BPE", "vocab": {"b": 0, "c": 1, "d": 2, "e": 9}, "merges": []},
+             "added_tokens": [{"id": 3, "content": "<tool>", "special": True, "lstrip": True},
+                              {"id": 4, "content": "<s>", "special": True, "lstrip": False}]}
+    union = union_tokenizer(base, [(other, 5)], config={"added_tokens_decoder": {}})
+    assert union.vocab == {"a": 0, "b": 1, "<s>": 2, "c": 3, "d": 4, "<tool>": 5}  # e: id 9 has no row
+    assert union.added == ["c", "d", "<tool>"]
+    written = json.loads(union.files["tokenizer.json"])
+    assert written["model"]["vocab"] == {"a": 0, "b": 1, "c": 3, "d": 4}
+    assert written["added_tokens"][-1] == {"id": 5, "content": "<tool>", "special": True, "lstrip": True}
+    assert json.loads(union.files["tokenizer_config.json"])["added_tokens_decoder"]["5"]["lstrip"] is True
+    assert base["model"]["vocab"] == {"a": 0, "b": 1}  # inputs untouched
+    unigram = {"model": {"type": "Unigram", "vocab": [["a", -1.0], ["b", -2.0]]}}
+    grown = union_tokenizer(unigram, [({"model": {"type": "Unigram", "vocab": [["c", -1.5]]}}, 1)])
+    assert json.loads(grown.files["tokenizer.json"])["model"]["vocab"][2] == ["c", -3.0] and grown.vocab["c"] == 2
 
 
 def test_the_tokenizer_block_aligns_and_pads_like_tokenizer_source(vocab_models, tmp_path):

@@ -110,7 +110,8 @@ class OutputSliceDefinition(_Strict):
 
 
 class TokenizerConfig(_Strict):
-    """mergekit's `tokenizer:` block; llmopt supports `source` and `pad_to_multiple_of`."""
+    """mergekit's `tokenizer:` block; llmopt supports `source` (default union, as mergekit) and
+    `pad_to_multiple_of`."""
 
     source: Union[Literal["base", "union"], ModelRef] = "union"
     pad_to_multiple_of: int | None = Field(None, ge=1)
@@ -137,7 +138,8 @@ class MergeConfiguration(_Strict):
     dtype: str | None = Field(None, description="dtype tensors are converted to when read (and merged in)")
     out_dtype: str | None = Field(None, description="dtype of the saved tensors (default: the merge dtype)")
     tokenizer_source: Union[Literal["base", "union"], ModelRef, None] = Field(
-        None, description="'base' or a model: align vocabularies by token to that tokenizer")
+        None, description="'base', 'union' or a model: align vocabularies by token to that tokenizer "
+                     "(union: the base tokenizer plus every model's missing tokens)")
     tokenizer: TokenizerConfig | None = None
     chat_template: str | None = Field(None, description="'auto' (most common among inputs) or a Jinja template")
     modules: dict[str, Any] | None = Field(None, description="multi-module architectures; refused")
@@ -175,11 +177,6 @@ class MergeConfiguration(_Strict):
             raise ValueError("give exactly one of 'models' (whole models) or 'slices' (layer ranges)")
         if self.tokenizer_source is not None and self.tokenizer is not None:
             raise ValueError("give either 'tokenizer_source' or a 'tokenizer' block, not both")
-        if self.vocabulary_source == "union":
-            if self.tokenizer is not None and "source" not in self.tokenizer.model_fields_set:
-                raise ValueError("a tokenizer block without source means source 'union' (its default, as in "
-                                 "mergekit), and 'union' is not supported; set tokenizer.source: base or a model path")
-            raise ValueError("tokenizer source 'union' is not supported; use 'base' or a model path")
         if self.chat_template is not None and self.chat_template != "auto" and "{" not in self.chat_template:
             raise ValueError("chat_template must be 'auto' or the Jinja template text itself")
         return self

@@ -20,11 +20,11 @@ import torch
 
 from ...errors import ConfigError, InputError
 from .config import MergeConfiguration, ModelRef, Parameters
-from .io import DTYPE_CODES, SAFETENSORS_DTYPES, TensorSlot, shard_names
+from .io import DTYPE_CODES, SAFETENSORS_DTYPES, TensorSlot, read_json, shard_names
 from .methods import MergeMethod, get_method
 from .models import LAYER_COUNT_KEYS, ModelInfo, is_embedding, load_model, resolve_folder
 from .parameters import resolve_tensor, unused_parameter_warnings
-from .vocab import VocabAlignment, build_alignment, read_vocab
+from .vocab import UnionTokenizer, VocabAlignment, build_alignment, read_vocab, union_tokenizer
 
 
 class ShapeMismatchError(InputError):
@@ -83,6 +83,7 @@ class MergePlan:
     seed: int
     warnings: list[str] = field(default_factory=list)
     tie_order: str = "mergekit"  # methods/sparsify.py: how equal magnitudes at a top-k cut are ordered
+    union: UnionTokenizer | None = None  # tokenizer_source: union: the files written over the donor's tokenizer
 
     @property
     def total_bytes(self) -> int:
@@ -123,7 +124,8 @@ class MergePlan:
                "tensors": len(self.tasks), "parameters": self.total_parameters, "bytes": self.total_bytes,
                "peak_bytes_estimate": self.peak_bytes_estimate, "seed": self.seed, "tie_order": self.tie_order,
                "shards": [{"file": s.file, "tensors": len(s.tensors), "bytes": s.nbytes} for s in self.shards],
-               "vocabulary": self.alignment.to_dict() if self.alignment else None, "warnings": self.warnings}
+               "vocabulary": self.alignment.to_dict() if self.alignment else None,
+               "union_tokenizer": self.union.to_dict() if self.union else None, "warnings": self.warnings}
         if tensors:
             out["tensor_plan"] = [task.to_dict() for task in self.tasks]
         return out
@@ -143,7 +145,7 @@ def plan_merge(config: MergeConfiguration, *, seed: int = 0, max_shard_size: int
     models = {str(ref): load_model(ref, base_dir) for ref in config.referenced_models()}
     _check_architectures(models)
     slices = _normalise(config, models)
-    alignment = _alignment(config, models, base_dir)
+    alignment, union = _alignment(config, models, base_dir)
     tasks = _plan_tensors(config, method, models, slices, alignment)
     donor = str(config.base_model or config.referenced_models()[0])
     warnings = unused_parameter_warnings(config, method)
@@ -151,7 +153,7 @@ def plan_merge(config: MergeConfiguration, *, seed: int = 0, max_shard_size: int
     plan = MergePlan(config=config, method=method, models=models, tasks=tasks,
                      shards=_assign_shards(tasks, max_shard_size), out_config=out_config, donor=donor,
                      tokenizer_folder=_tokenizer_folder(config, models, donor, base_dir), alignment=alignment,
-                     seed=seed, warnings=warnings, tie_order=tie_order)
+                     seed=seed, warnings=warnings, tie_order=tie_order, union=union)
     return plan
 
 
@@ -307,14 +309,15 @@ def _out_dtype(config: MergeConfiguration, infos) -> str:
     return DTYPE_CODES[merged]
 
 
-def _alignment(config: MergeConfiguration, models: dict[str, ModelInfo], base_dir) -> VocabAlignment | None:
+def _alignment(config: MergeConfiguration, models: dict[str, ModelInfo],
+               base_dir) -> tuple[VocabAlignment | None, UnionTokenizer | None]:
     source = config.vocabulary_source
     if source is None:
-        return None
+        return None, None
     keys = list(models)
     if isinstance(source, ModelRef):
         folder = models[str(source)].folder if str(source) in models else resolve_folder(source, base_dir)
-    else:  # "base": the base model, else the first model
+    else:  # "base" and "union" start from the base model, else the first model
         folder = models[str(config.base_model) if config.base_model else keys[0]].folder
     rows = {key: _vocab_rows(model) for key, model in models.items()}
     vocabs = {key: read_vocab(model.folder) for key, model in models.items()}
@@ -322,8 +325,24 @@ def _alignment(config: MergeConfiguration, models: dict[str, ModelInfo], base_di
     source_key = next((k for k, m in models.items() if m.folder == folder), None)
     if source_key is not None:
         _check_source_fits(source_key, out_vocab, rows[source_key])
+    union = _union(folder, source_key, models, rows) if source == "union" else None
     pad = config.tokenizer.pad_to_multiple_of if config.tokenizer else None
-    return build_alignment(out_vocab, vocabs, rows, pad)
+    return build_alignment(union.vocab if union else out_vocab, vocabs, rows, pad), union
+
+
+def _union(folder: Path, base_key: str, models: dict[str, ModelInfo], rows: dict[str, int]) -> UnionTokenizer:
+    def tokenizer_json(model_folder: Path) -> dict:
+        path = model_folder / "tokenizer.json"
+        if not path.is_file():
+            raise InputError(f"{model_folder}: no tokenizer.json; tokenizer_source: union merges fast tokenizers' "
+                             "vocabularies, so save the tokenizer there with tokenizer.save_pretrained (which "
+                             "writes tokenizer.json) or use tokenizer_source: base")
+        return read_json(path, "a tokenizer")
+
+    others = [(tokenizer_json(m.folder), rows[k]) for k, m in models.items() if k != base_key]
+    config_path = folder / "tokenizer_config.json"
+    config = read_json(config_path, "a tokenizer configuration") if config_path.is_file() else None
+    return union_tokenizer(tokenizer_json(folder), others, base_key, config)
 
 
 def _check_source_fits(key: str, vocab: dict[str, int], rows: int) -> None:

@@ -299,8 +299,12 @@ def _write_side_files(plan: MergePlan, work: Path, copy_tokenizer: bool) -> None
         shutil.copyfile(donor / "generation_config.json", work / "generation_config.json")
     if copy_tokenizer and plan.tokenizer_folder is not None:
         for name in TOKENIZER_FILES:
+            if plan.union is not None and name == "tokenizer.model":
+                continue  # a sentencepiece model would not hold the union's tokens; tokenizer.json does
             if (plan.tokenizer_folder / name).is_file():
                 shutil.copyfile(plan.tokenizer_folder / name, work / name)
+        for name, text in (plan.union.files if plan.union is not None else {}).items():
+            atomic_write_text(work / name, text)
         _set_chat_template(plan, work)
     atomic_write_text(work / "mergekit_config.yml", plan.config.to_yaml())
     atomic_write_text(work / "README.md", _model_card(plan))

@@ -7,6 +7,7 @@ the mean of the models that have it, else zeros.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,91 @@ def _stand_in_rows(tensors, index, present, base_index) -> torch.Tensor:
         use_base = present[base_index] & (count > 1)  # one holder: the mean already is that model's row
         fill[use_base] = tensors[base_index][index[base_index][use_base]].to(dtype)
     return fill
+
+
+@dataclass(frozen=True)
+class UnionTokenizer:
+    """tokenizer_source: union. The base tokenizer with every other model's missing tokens appended (regular tokens
+    first, then added/special tokens, model by model in id order, as mergekit orders them), so that each input
+    token has a row in the merged embedding."""
+
+    files: dict[str, str]  # file name -> text to write over the copied base tokenizer files
+    vocab: dict[str, int]  # the output vocabulary (token -> id)
+    added: list[str]  # tokens the base lacked
+
+    def to_dict(self) -> dict:
+        return {"tokens": len(self.vocab), "added_from_other_models": len(self.added)}
+
+
+def _regular_and_added(data: dict) -> tuple[list[tuple[int, str]], list[dict]]:
+    """(regular (id, token) pairs, added-token entries) of a tokenizer.json."""
+    added = [entry for entry in data.get("added_tokens") or [] if isinstance(entry, dict)]
+    contents = {entry.get("content") for entry in added}
+    vocab = data["model"]["vocab"]
+    pairs = list(enumerate(piece for piece, _score in vocab)) if isinstance(vocab, list) else \
+        [(i, token) for token, i in vocab.items()]
+    return sorted((i, t) for i, t in pairs if t not in contents), sorted(added, key=lambda e: e["id"])
+
+
+def union_tokenizer(base: dict, others: list[tuple[dict, int]], base_name: str = "the base model",
+                    config: dict | None = None) -> UnionTokenizer:
+    """Pure: the union of tokenizer.json `base` and `others` ((tokenizer.json, embedding rows) each; tokens whose
+    id has no embedding row are skipped, as mergekit skips them). New regular tokens join the model's vocabulary
+    (so a byte-level BPE decodes them as text, which mergekit's added-token route does not); new added tokens keep
+    their flags (special, lstrip, ...). `config` (tokenizer_config.json) gets the new added tokens in its
+    added_tokens_decoder."""
+    out = json.loads(json.dumps(base))
+    model = out.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("vocab"), (dict, list)):
+        raise InputError(f"{base_name}: its tokenizer.json has no model vocabulary; tokenizer_source: union needs "
+                         "fast tokenizers (tokenizer.json) -- use tokenizer_source: base or a model path")
+    vocab = model["vocab"]
+    out.setdefault("added_tokens", [])
+    known = read_vocab_data(out)
+    next_id = max(known.values(), default=-1) + 1
+    if isinstance(vocab, list) and next_id != len(vocab):
+        raise InputError(f"{base_name}: its Unigram tokenizer has added tokens past its vocabulary list, which "
+                         "tokenizer_source: union cannot extend; use tokenizer_source: base or a model path")
+    added: list[str] = []
+    floor = min((score for _piece, score in vocab), default=0.0) - 1.0 if isinstance(vocab, list) else 0.0
+    parsed = [(_regular_and_added(data), rows) for data, rows in others]
+    for (regular, _entries), rows in parsed:
+        for i, token in regular:
+            if i < rows and token not in known:
+                if isinstance(vocab, list):
+                    vocab.append([token, floor])
+                else:
+                    vocab[token] = next_id
+                known[token] = next_id
+                added.append(token)
+                next_id += 1
+    new_entries = []
+    for (_regular, entries), rows in parsed:
+        for entry in entries:
+            token = entry.get("content")
+            if entry["id"] < rows and isinstance(token, str) and token not in known:
+                new = {**entry, "id": next_id}
+                out["added_tokens"].append(new)
+                new_entries.append(new)
+                if isinstance(vocab, list):
+                    vocab.append([token, 0.0])
+                known[token] = next_id
+                added.append(token)
+                next_id += 1
+    files = {"tokenizer.json": json.dumps(out, ensure_ascii=False, indent=2)}
+    if config is not None and new_entries:
+        config = json.loads(json.dumps(config))
+        decoder = config.setdefault("added_tokens_decoder", {})
+        for entry in new_entries:
+            decoder[str(entry["id"])] = {k: v for k, v in entry.items() if k != "id"}
+        files["tokenizer_config.json"] = json.dumps(config, ensure_ascii=False, indent=2)
+    return UnionTokenizer(files, known, added)
+
+
+def read_vocab_data(data: dict) -> dict[str, int]:
+    """token -> id of a parsed tokenizer.json (its model vocabulary and its added tokens)."""
+    vocab = data["model"]["vocab"]
+    out = {piece: i for i, (piece, _score) in enumerate(vocab)} if isinstance(vocab, list) else dict(vocab)
+    for entry in data.get("added_tokens") or []:
+        out[entry["content"]] = entry["id"]
+    return out
